@@ -1,0 +1,45 @@
+package seamless
+
+import (
+	"context"
+	"time"
+)
+
+// Coordinator hands out leases on backfill chunks so that every chunk is fetched from
+// upstream by one worker at a time, even when requests overlap. Lease keys are built by
+// ChunkKey from the series and the aligned chunk, so overlapping requests from any
+// process claim the same key.
+//
+// Lifecycle of a key: free → Claim → held (Renew extends it) → Complete or Fail → free.
+// A held lease whose deadline passes without Complete or Fail is a stale claim: it
+// becomes free again for the next claimer.
+type Coordinator interface {
+	// Claim takes the lease on key for ttl. It returns ErrLeaseHeld (wrapped) when
+	// another holder has it.
+	Claim(ctx context.Context, key string, ttl time.Duration) (Lease, error)
+	// Renew extends a held lease; it fails with ErrLeaseLost when the lease expired or
+	// was taken over.
+	Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
+	// Complete releases the lease, recording the chunk as done.
+	Complete(ctx context.Context, l Lease) error
+	// Fail releases the lease, recording why the chunk failed.
+	Fail(ctx context.Context, l Lease, reason string) error
+	// Wait blocks until key is not held (completed, failed or expired) or ctx ends.
+	Wait(ctx context.Context, key string) error
+	// Inspect lists the leases currently held.
+	Inspect(ctx context.Context) ([]LeaseInfo, error)
+}
+
+// Lease is a claim on a key. Token is a fencing token: it only grows, per coordinator,
+// so storage can reject writes from a lease older than one already applied.
+type Lease struct {
+	Key          string `json:"key"`
+	Token        uint64 `json:"token"`
+	LeaseUntilMS int64  `json:"lease_until_ms"`
+}
+
+// LeaseInfo is a held lease as seen by Inspect.
+type LeaseInfo struct {
+	Lease
+	Holder string `json:"holder,omitempty"`
+}

@@ -1,0 +1,154 @@
+package seamless
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+)
+
+// Strategy is the DataAvailabilityStrategy of a request (string values as in the
+// reference).
+type Strategy string
+
+// Strategies of SPEC §2.
+const (
+	// Seamless (the default) serves covered parts from storage and backfills the rest
+	// synchronously.
+	Seamless Strategy = "seamless"
+	// FailFast serves only what is stored; missing data is ErrNotCovered unless PartialOK.
+	FailFast Strategy = "fail_fast"
+	// AutoBackfill backfills every missing chunk synchronously, then serves.
+	AutoBackfill Strategy = "auto_backfill"
+	// PartialFill serves what is stored now and backfills the rest in the background.
+	PartialFill Strategy = "partial_fill"
+)
+
+// ParseStrategy validates a strategy name; "" means Seamless.
+func ParseStrategy(s string) (Strategy, error) {
+	switch st := Strategy(s); st {
+	case "":
+		return Seamless, nil
+	case Seamless, FailFast, AutoBackfill, PartialFill:
+		return st, nil
+	}
+	return "", badRequest("strategy", "unknown strategy %q (want seamless, fail_fast, auto_backfill or partial_fill)", s)
+}
+
+// Request asks for the bars of one node and interval in [Start, End).
+type Request struct {
+	NodeID   string
+	Interval int64
+	// Start and End are epoch seconds; the request means the grid points inside them.
+	Start, End int64
+	// Strategy defaults to Seamless.
+	Strategy Strategy
+	// PartialOK returns what is available instead of an error when data is missing.
+	PartialOK bool
+}
+
+// Range is the request's [Start, End).
+func (r Request) Range() grid.Range { return grid.R(r.Start, r.End) }
+
+func (r Request) String() string {
+	return fmt.Sprintf("%s@%ds %v", r.NodeID, r.Interval, r.Range())
+}
+
+// Result is a Fetch answer: bars sorted and unique by ts, on the grid, inside the
+// requested range, with metadata.
+type Result struct {
+	Frame    *frame.Frame
+	Metadata Metadata
+}
+
+// Metadata describes a Result (SPEC §2). JSON names are the contract shared by the
+// library, the CLI and the HTTP API. Fields that later stages produce (conformance,
+// SLA, domains, fingerprints) are absent until those stages run.
+type Metadata struct {
+	NodeID         string       `json:"node_id"`
+	Interval       int64        `json:"interval"`
+	RequestedRange [2]int64     `json:"requested_range"`
+	Strategy       Strategy     `json:"strategy"`
+	Rows           int          `json:"rows"`
+	CoverageBounds *[2]int64    `json:"coverage_bounds"`
+	CoverageRatio  float64      `json:"coverage_ratio"`
+	StalenessMS    *int64       `json:"staleness_ms"`
+	Sources        TierCounts   `json:"sources"`
+	Downgraded     bool         `json:"downgraded"`
+	Backfill       BackfillInfo `json:"backfill"`
+}
+
+// TierCounts counts the bars served from each tier.
+type TierCounts struct {
+	Cache    int `json:"cache"`
+	Storage  int `json:"storage"`
+	Backfill int `json:"backfill"`
+	Live     int `json:"live"`
+}
+
+// BackfillInfo describes the backfill work a request did or scheduled.
+type BackfillInfo struct {
+	// Chunks is the number of aligned chunks this request fetched from upstream.
+	Chunks int `json:"chunks"`
+	// Waited is the number of chunks another worker was fetching, which this request
+	// waited for and then read from storage.
+	Waited int `json:"waited"`
+	// FetchedBars is the number of bars fetched from upstream by this request.
+	FetchedBars int `json:"fetched_bars"`
+	// Failed lists chunks that failed after retries (returned only with partial_ok).
+	Failed []grid.Range `json:"failed,omitempty"`
+	// Scheduled lists the chunks handed to background backfill (partial_fill).
+	Scheduled []grid.Range `json:"scheduled"`
+}
+
+// BackfillConfig tunes the backfill tier. Zero fields take the reference's defaults
+// (see DefaultBackfillConfig).
+type BackfillConfig struct {
+	WindowBars            int64
+	MaxConcurrentRequests int
+	MaxAttempts           int
+	RetryBackoff          time.Duration
+	JitterRatio           float64
+	SingleFlightTTL       time.Duration
+	DistributedLeaseTTL   time.Duration
+}
+
+// DefaultBackfillConfig returns the reference's BackfillConfig defaults.
+func DefaultBackfillConfig() BackfillConfig {
+	return BackfillConfig{
+		WindowBars:            900,
+		MaxConcurrentRequests: 8,
+		MaxAttempts:           6,
+		RetryBackoff:          500 * time.Millisecond,
+		JitterRatio:           0.25,
+		SingleFlightTTL:       60 * time.Second,
+		DistributedLeaseTTL:   120 * time.Second,
+	}
+}
+
+func (c BackfillConfig) withDefaults() BackfillConfig {
+	d := DefaultBackfillConfig()
+	if c.WindowBars <= 0 {
+		c.WindowBars = d.WindowBars
+	}
+	if c.MaxConcurrentRequests <= 0 {
+		c.MaxConcurrentRequests = d.MaxConcurrentRequests
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = d.MaxAttempts
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = d.RetryBackoff
+	}
+	if c.JitterRatio <= 0 {
+		c.JitterRatio = d.JitterRatio
+	}
+	if c.SingleFlightTTL <= 0 {
+		c.SingleFlightTTL = d.SingleFlightTTL
+	}
+	if c.DistributedLeaseTTL <= 0 {
+		c.DistributedLeaseTTL = d.DistributedLeaseTTL
+	}
+	return c
+}

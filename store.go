@@ -1,0 +1,52 @@
+package seamless
+
+import (
+	"context"
+
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+)
+
+// Store persists bars and the coverage that says where those bars are authoritative.
+//
+// Contract (checked by package storetest for every implementation):
+//   - Write stores the bars of w.Frame and adds w.Range to the series' coverage in one
+//     atomic step: a reader (or a process restarted after a crash) sees both or neither.
+//   - Writes upsert on ts: writing a bar at an existing ts replaces it, so repeating a
+//     write changes nothing.
+//   - Every bar of a write lies inside w.Range and on the series' interval grid; a write
+//     that breaks this is rejected with *WriteError and changes nothing.
+//   - Read returns the bars with ts in r, sorted by ts, one per ts; an unknown series
+//     reads as an empty frame with no columns.
+//   - Coverage is explicit: a write of [a, b) with no bars still covers [a, b).
+//   - Implementations are safe for concurrent use.
+type Store interface {
+	Write(ctx context.Context, w Write) error
+	Read(ctx context.Context, s Series, r grid.Range) (*frame.Frame, error)
+	Coverage(ctx context.Context, s Series) (grid.Set, error)
+	ListSeries(ctx context.Context) ([]SeriesInfo, error)
+	Close() error
+}
+
+// Write is one atomic store write.
+type Write struct {
+	Series Series
+	// Range is added to the series' coverage. It must be non-empty.
+	Range grid.Range
+	// Frame holds the bars, all inside Range. It may be empty (a covered market gap).
+	Frame *frame.Frame
+	// Token is the coordinator lease's fencing token (0 when the write is not under a
+	// lease). Shared stores use it to reject late writes from expired leases.
+	Token uint64
+}
+
+// SeriesInfo describes one stored series.
+type SeriesInfo struct {
+	Series
+	Schema   frame.Schema `json:"schema"`
+	Coverage grid.Set     `json:"-"`
+	// Bounds is the coverage's [first start, last end).
+	Bounds grid.Range `json:"bounds"`
+	// Fragments is the number of disjoint covered ranges.
+	Fragments int `json:"fragments"`
+}
