@@ -21,6 +21,7 @@ func TestAlign(t *testing.T) {
 		{"negative", R(-121, -60), 60, R(-120, -60), 1},
 		{"empty", R(10, 10), 60, Range{}, 0},
 		{"inverted", R(10, 0), 60, Range{}, 0},
+		{"whole int64 line", R(math.MinInt64, math.MaxInt64), 1 << 62, R(-(1 << 63), 1<<62), 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.r.Align(tc.step); got != tc.want {
@@ -218,6 +219,12 @@ func FuzzChunksAlign(f *testing.F) {
 		}
 		if !r.Empty() && !NewSet(parts...).Equal(NewSet(r)) {
 			t.Fatalf("chunks of %v reassemble to %v", r, NewSet(parts...))
+		}
+		if n := r.Bars(step); n < 0 || (n > 0) != !r.Align(step).Empty() {
+			t.Fatalf("Bars(%v, %d) = %d", r, step, n)
+		}
+		if r.Len() < 0 {
+			t.Fatalf("Len(%v) = %d", r, r.Len())
 		}
 		a := r.Align(step)
 		if !a.Empty() && (a.Start%step != 0 || a.End%step != 0 && a.End != math.MaxInt64 || a.Start < r.Start) {

@@ -24,12 +24,14 @@ func R(start, end int64) Range { return Range{Start: start, End: end} }
 // Empty reports whether r contains no instant.
 func (r Range) Empty() bool { return r.Start >= r.End }
 
-// Len is the width of r in seconds (0 when empty).
+// Len is the width of r in seconds (0 when empty). Widths beyond the int64 range
+// saturate at math.MaxInt64.
 func (r Range) Len() int64 {
 	if r.Empty() {
 		return 0
 	}
-	return r.End - r.Start
+	// The difference of two int64s always fits a uint64.
+	return int64(min(uint64(r.End-r.Start), math.MaxInt64))
 }
 
 // Contains reports whether t lies in [Start, End).
@@ -87,7 +89,7 @@ func (r Range) Bars(step int64) int64 {
 	if a.Empty() {
 		return 0
 	}
-	return (a.End - a.Start) / step
+	return int64(uint64(a.End-a.Start) / uint64(step))
 }
 
 // Chunks splits r into pieces at the boundaries of the fixed grid of width `width`

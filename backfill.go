@@ -1,0 +1,379 @@
+package seamless
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+)
+
+// The backfill tier: missing ranges become aligned chunks (window_bars × interval from
+// epoch 0, so overlapping requests agree on them); each chunk is claimed through the
+// Coordinator, fetched with retries, written with its coverage, and released. A caller
+// that finds a chunk held waits for it and re-reads coverage instead of fetching again.
+
+// BackfillRequest asks for a range of a series to be made covered.
+type BackfillRequest struct {
+	NodeID     string
+	Interval   int64
+	Start, End int64
+	// Progress, if set, is called after each chunk (from one goroutine at a time).
+	Progress func(BackfillProgress)
+}
+
+// BackfillProgress reports one finished chunk of a backfill.
+type BackfillProgress struct {
+	ChunksDone, ChunksTotal int
+	// Bars is the number of bars fetched so far.
+	Bars  int
+	Chunk grid.Range
+	// Err is the chunk's failure, if any.
+	Err error
+}
+
+// BackfillSummary is the outcome of Backfill.
+type BackfillSummary struct {
+	Series Series
+	Range  grid.Range
+	// Chunks is the number of aligned chunks that were missing data.
+	Chunks int
+	// Fetched chunks were fetched by this call; Waited ones by another worker.
+	Fetched, Waited int
+	Bars            int
+	Failed          []grid.Range
+	Elapsed         time.Duration
+}
+
+// Backfill makes [Start, End) of a series covered, fetching every missing closed chunk.
+// Unlike Fetch it keeps going past failed chunks and reports them all: the error is
+// the first chunk failure (an *UpstreamError) and the summary lists every failed chunk.
+func (p *Provider) Backfill(ctx context.Context, req BackfillRequest) (BackfillSummary, error) {
+	began := p.clock.Now()
+	pl, err := p.resolve(req.NodeID, req.Interval)
+	if err != nil {
+		return BackfillSummary{}, err
+	}
+	if pl, err = p.planRange(pl, grid.R(req.Start, req.End)); err != nil {
+		return BackfillSummary{}, err
+	}
+	if p.isClosed() {
+		return BackfillSummary{}, ErrClosed
+	}
+	cov, err := p.store.Coverage(ctx, pl.series)
+	if err != nil {
+		return BackfillSummary{}, fmt.Errorf("%s: read coverage: %w", pl.series, err)
+	}
+	run := p.runChunks(ctx, pl, alignedChunks(cov.Missing(pl.closed), p.chunkWidth(pl)), false, req.Progress)
+	return BackfillSummary{
+		Series: pl.series, Range: pl.want, Chunks: run.total, Fetched: run.chunks, Waited: run.waited,
+		Bars: run.bars, Failed: run.failed, Elapsed: p.clock.Now().Sub(began),
+	}, run.err
+}
+
+func (p *Provider) chunkWidth(pl plan) int64 { return p.cfg.WindowBars * pl.series.Interval }
+
+// alignedChunks returns the distinct aligned chunks touching the set, in order.
+func alignedChunks(missing grid.Set, width int64) []grid.Range {
+	var out []grid.Range
+	for _, r := range missing.Ranges() {
+		for _, c := range r.Chunks(width) {
+			if n := len(out); n > 0 && out[n-1] == c {
+				continue // two missing pieces inside one chunk
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// backfillRun aggregates the chunk outcomes of one backfill.
+type backfillRun struct {
+	total, chunks, waited, bars int
+	fetched                     grid.Set
+	failed                      []grid.Range
+	err                         error
+}
+
+// backfill fetches the chunks of missing synchronously, stopping at the first failure.
+func (p *Provider) backfill(ctx context.Context, pl plan, missing grid.Set, progress func(BackfillProgress)) backfillRun {
+	return p.runChunks(ctx, pl, alignedChunks(missing, p.chunkWidth(pl)), true, progress)
+}
+
+// runChunks processes chunks with at most max_concurrent_requests workers. With
+// stopOnError the first failed chunk cancels the chunks not yet started.
+func (p *Provider) runChunks(ctx context.Context, pl plan, chunks []grid.Range, stopOnError bool, progress func(BackfillProgress)) backfillRun {
+	run := backfillRun{total: len(chunks)}
+	if len(chunks) == 0 {
+		return run
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		next atomic.Int64
+		done int
+	)
+	for range min(p.cfg.MaxConcurrentRequests, len(chunks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(chunks) || ctx.Err() != nil {
+					return
+				}
+				out := p.backfillChunk(ctx, pl, chunks[i])
+				mu.Lock()
+				done++
+				run.bars += out.bars
+				run.fetched = run.fetched.Union(out.fetched)
+				if out.claimed {
+					run.chunks++
+				}
+				if out.waited {
+					run.waited++
+				}
+				if out.err != nil {
+					run.failed = append(run.failed, chunks[i])
+					if run.err == nil {
+						run.err = out.err
+					}
+					if stopOnError {
+						cancel()
+					}
+				}
+				if progress != nil {
+					progress(BackfillProgress{ChunksDone: done, ChunksTotal: len(chunks), Bars: run.bars, Chunk: chunks[i], Err: out.err})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if run.err == nil && ctx.Err() != nil {
+		run.err = ctx.Err()
+	}
+	return run
+}
+
+type chunkOutcome struct {
+	claimed, waited bool
+	bars            int
+	fetched         grid.Set
+	err             error
+}
+
+// backfillChunk makes the closed part of one aligned chunk covered.
+func (p *Provider) backfillChunk(ctx context.Context, pl plan, chunk grid.Range) chunkOutcome {
+	var out chunkOutcome
+	key := ChunkKey(pl.series, chunk)
+	for {
+		// Only closed bars are durable: the chunk's target ends at the last closed bar.
+		target := chunk.Intersect(grid.R(chunk.Start, ClosedEnd(p.clock.Now().Unix(), pl.series.Interval)))
+		cov, err := p.store.Coverage(ctx, pl.series)
+		if err != nil {
+			out.err = fmt.Errorf("%s: read coverage: %w", pl.series, err)
+			return out
+		}
+		if cov.Missing(target).Empty() {
+			return out
+		}
+		lease, err := p.coord.Claim(ctx, key, p.leaseTTL)
+		if errors.Is(err, ErrLeaseHeld) {
+			// Someone else is fetching this chunk: wait for them, then re-read coverage.
+			out.waited = true
+			if err := p.coord.Wait(ctx, key); err != nil {
+				out.err = err
+				return out
+			}
+			continue
+		}
+		if err != nil {
+			out.err = fmt.Errorf("%s: claim chunk %v: %w", pl.series, chunk, err)
+			return out
+		}
+		out.claimed = true
+		p.fillUnderLease(ctx, pl, chunk, target, lease, &out)
+		return out
+	}
+}
+
+// fillUnderLease fetches and writes what the chunk still misses, then ends the lease:
+// Complete on success, Fail with the reason otherwise. The lease is always ended, even
+// when ctx is cancelled, so no lease outlives its worker.
+func (p *Provider) fillUnderLease(ctx context.Context, pl plan, chunk, target grid.Range, lease Lease, out *chunkOutcome) {
+	ctx, stopKeepalive := p.keepalive(ctx, lease)
+	err := p.fill(ctx, pl, chunk, target, lease, out)
+	stopKeepalive()
+	release := context.WithoutCancel(ctx)
+	if err != nil {
+		out.err = err
+		if ferr := p.coord.Fail(release, lease, err.Error()); ferr != nil {
+			p.log.Warn("seamless.backfill.coordinator_fail_failed", "lease_key", lease.Key, "err", ferr)
+		}
+		p.log.Warn("seamless.backfill.coordinator_failed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "lease_key", lease.Key, "err", err)
+		return
+	}
+	if cerr := p.coord.Complete(release, lease); cerr != nil {
+		p.log.Warn("seamless.backfill.coordinator_complete_failed", "lease_key", lease.Key, "err", cerr)
+	}
+	p.log.Debug("seamless.backfill.coordinator_completed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "lease_key", lease.Key, "bars", out.bars)
+}
+
+func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, lease Lease, out *chunkOutcome) error {
+	// Re-read coverage under the lease: a previous holder may have finished between
+	// our check and our claim.
+	cov, err := p.store.Coverage(ctx, pl.series)
+	if err != nil {
+		return fmt.Errorf("%s: read coverage: %w", pl.series, err)
+	}
+	for _, r := range cov.Missing(target).Ranges() {
+		f, attempts, err := p.fetchWithRetry(ctx, pl, r)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &UpstreamError{Series: pl.series, Chunk: chunk, Attempts: attempts, Err: err}
+		}
+		if err := p.store.Write(ctx, Write{Series: pl.series, Range: r, Frame: f, Token: lease.Token}); err != nil {
+			return fmt.Errorf("%s: write %v: %w", pl.series, r, err)
+		}
+		out.bars += f.Len()
+		out.fetched = out.fetched.Add(r)
+	}
+	return nil
+}
+
+// keepalive renews the lease every third of its TTL until stopped. If a renewal fails
+// the lease is lost, so the returned context is cancelled to stop the work.
+func (p *Provider) keepalive(ctx context.Context, lease Lease) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(p.leaseTTL/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				l, err := p.coord.Renew(ctx, lease, p.leaseTTL)
+				if err != nil {
+					p.log.Warn("seamless.backfill.lease_lost", "lease_key", lease.Key, "err", err)
+					cancel(err)
+					return
+				}
+				lease = l
+			}
+		}
+	}()
+	return ctx, func() {
+		close(stop)
+		<-done
+		cancel(nil)
+	}
+}
+
+// fetchWithRetry fetches r from upstream with exponential backoff and jitter. Each
+// attempt holds one of the max_concurrent_requests upstream slots; sleeping does not.
+func (p *Provider) fetchWithRetry(ctx context.Context, pl plan, r grid.Range) (*frame.Frame, int, error) {
+	for attempt := 1; ; attempt++ {
+		f, err := p.fetchOnce(ctx, pl, r)
+		if err == nil {
+			return f, attempt, nil
+		}
+		if ctx.Err() != nil {
+			return nil, attempt, ctx.Err()
+		}
+		if IsPermanent(err) || attempt >= p.cfg.MaxAttempts {
+			return nil, attempt, err
+		}
+		delay := p.backoff(attempt)
+		p.log.Warn("seamless.backfill.retry", "node_id", pl.series.NodeID, "interval", pl.series.Interval,
+			"range", r.String(), "attempt", attempt, "delay_ms", delay.Milliseconds(), "err", err)
+		if err := p.clock.Sleep(ctx, delay); err != nil {
+			return nil, attempt, err
+		}
+	}
+}
+
+// backoff is retry_backoff × 2^(attempt−1), scaled by a random factor in
+// [1−jitter, 1+jitter] so that retrying workers spread out.
+func (p *Provider) backoff(attempt int) time.Duration {
+	d := float64(p.cfg.RetryBackoff) * float64(uint64(1)<<min(attempt-1, 30))
+	p.randMu.Lock()
+	u := p.rand.Float64()
+	p.randMu.Unlock()
+	return time.Duration(d * (1 + p.cfg.JitterRatio*(2*u-1)))
+}
+
+func (p *Provider) fetchOnce(ctx context.Context, pl plan, r grid.Range) (*frame.Frame, error) {
+	select {
+	case p.upstream <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	f, err := pl.fetcher.Fetch(ctx, pl.series, r)
+	<-p.upstream
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return frame.New(pl.schema, 0), nil
+	}
+	if !f.Schema().Equal(pl.schema) {
+		return nil, Permanent(fmt.Errorf("source returned columns %v, want %v", f.Schema().Names(), pl.schema.Names()))
+	}
+	if err := f.Validate(); err != nil {
+		return nil, Permanent(fmt.Errorf("source returned a malformed frame: %w", err))
+	}
+	// Keep only grid-aligned bars inside the fetched range, sorted, last one per ts.
+	iv := pl.series.Interval
+	return f.Normalize(func(ts int64) bool { return r.Contains(ts) && ts%iv == 0 }), nil
+}
+
+// schedule queues background backfill of the chunks of missing (partial_fill) and
+// returns those chunks. Chunks already queued by an earlier request are not queued
+// twice. Background work stops when the provider closes.
+func (p *Provider) schedule(pl plan, missing grid.Set) []grid.Range {
+	chunks := alignedChunks(missing, p.chunkWidth(pl))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return chunks
+	}
+	var todo []grid.Range
+	for _, c := range chunks {
+		if k := ChunkKey(pl.series, c); !p.scheduled[k] {
+			p.scheduled[k] = true
+			todo = append(todo, c)
+		}
+	}
+	if len(todo) == 0 {
+		return chunks
+	}
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		run := p.runChunks(p.bgCtx, pl, todo, false, nil)
+		if run.err != nil && p.bgCtx.Err() == nil {
+			p.log.Warn("seamless.backfill.background_failed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "failed_chunks", len(run.failed), "err", run.err)
+		}
+		p.mu.Lock()
+		for _, c := range todo {
+			delete(p.scheduled, ChunkKey(pl.series, c))
+		}
+		p.mu.Unlock()
+	}()
+	return chunks
+}

@@ -1,0 +1,302 @@
+package seamless
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/seamless-data/seamless/clock"
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+)
+
+// DefaultMaxBars is the largest number of grid bars one request may ask for unless
+// Config.MaxBars says otherwise.
+const DefaultMaxBars = 5_000_000
+
+// Config assembles a Provider from its parts. Store and Sources are required.
+type Config struct {
+	Store   Store
+	Sources Router
+	// Coordinator hands out chunk leases; nil means a new in-process MemCoordinator.
+	Coordinator Coordinator
+	Backfill    BackfillConfig
+	// MaxBars bounds the grid bars of one request (DefaultMaxBars when 0).
+	MaxBars int64
+	// Clock defaults to the wall clock; Seed seeds retry jitter (0: random).
+	Clock  clock.Clock
+	Seed   uint64
+	Logger *slog.Logger
+}
+
+// Provider answers Fetch requests from storage and upstream sources. It is safe for
+// concurrent use. Close stops its background backfills; it does not close the Store.
+type Provider struct {
+	store    Store
+	sources  Router
+	coord    Coordinator
+	cfg      BackfillConfig
+	leaseTTL time.Duration
+	maxBars  int64
+	clock    clock.Clock
+	log      *slog.Logger
+
+	// upstream bounds concurrent upstream fetches across all requests
+	// (max_concurrent_requests).
+	upstream chan struct{}
+
+	randMu sync.Mutex
+	rand   *rand.Rand
+
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	bg        sync.WaitGroup
+	mu        sync.Mutex
+	closed    bool
+	scheduled map[string]bool // chunk keys with background work queued or running
+}
+
+// New builds a Provider.
+func New(cfg Config) (*Provider, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("seamless: Config.Store is required")
+	}
+	if cfg.Sources == nil {
+		return nil, errors.New("seamless: Config.Sources is required")
+	}
+	p := &Provider{
+		store:     cfg.Store,
+		sources:   cfg.Sources,
+		coord:     cfg.Coordinator,
+		cfg:       cfg.Backfill.withDefaults(),
+		maxBars:   cfg.MaxBars,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		scheduled: map[string]bool{},
+	}
+	if p.clock == nil {
+		p.clock = clock.Real{}
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.maxBars <= 0 {
+		p.maxBars = DefaultMaxBars
+	}
+	p.leaseTTL = p.cfg.DistributedLeaseTTL
+	if p.coord == nil {
+		p.coord = NewMemCoordinator(p.clock)
+	}
+	if _, local := p.coord.(*MemCoordinator); local {
+		p.leaseTTL = p.cfg.SingleFlightTTL
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	p.rand = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	p.upstream = make(chan struct{}, p.cfg.MaxConcurrentRequests)
+	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
+	return p, nil
+}
+
+// Close cancels background backfills and waits for them to stop. Later calls return
+// ErrClosed.
+func (p *Provider) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.bgCancel()
+	p.bg.Wait()
+	return nil
+}
+
+func (p *Provider) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// plan is a validated request: what to read, what may be backfilled.
+type plan struct {
+	series  Series
+	node    NodeID
+	schema  frame.Schema
+	fetcher Fetcher
+	// want is the request aligned to the grid: exactly its expected grid points.
+	want grid.Range
+	// closed is the part of want whose bars are closed at planning time: the only
+	// part that can be stored or backfilled.
+	closed grid.Range
+}
+
+// Resolve validates a series and finds its schema and fetcher.
+func (p *Provider) resolve(nodeID string, interval int64) (plan, error) {
+	node, err := ParseNodeID(nodeID)
+	if err != nil {
+		return plan{}, &RequestError{Field: "node_id", Message: err.Error()}
+	}
+	if interval <= 0 {
+		return plan{}, badRequest("interval", "must be a positive number of seconds, got %d", interval)
+	}
+	if interval != node.Interval {
+		return plan{}, badRequest("interval", "%d s does not match the timeframe %q (%d s) of node %s", interval, node.Timeframe, node.Interval, nodeID)
+	}
+	schema, ok := node.Schema()
+	if !ok {
+		return plan{}, badRequest("node_id", "unknown kind %q in node %s (want ohlcv, trades or quotes)", node.Kind, nodeID)
+	}
+	f, err := p.sources.Route(node)
+	if err != nil {
+		return plan{}, err
+	}
+	return plan{series: Series{NodeID: nodeID, Interval: interval}, node: node, schema: schema, fetcher: f}, nil
+}
+
+func (p *Provider) planRange(pl plan, r grid.Range) (plan, error) {
+	if r.Start >= r.End {
+		return plan{}, badRequest("start", "start %d must be before end %d", r.Start, r.End)
+	}
+	if n := r.Bars(pl.series.Interval); n > p.maxBars {
+		return plan{}, badRequest("end", "range %v holds %d bars of %d s, over the maximum of %d per request", r, n, pl.series.Interval, p.maxBars)
+	}
+	pl.want = r.Align(pl.series.Interval)
+	pl.closed = pl.want.Intersect(grid.R(pl.want.Start, ClosedEnd(p.clock.Now().Unix(), pl.series.Interval)))
+	return pl, nil
+}
+
+// Fetch answers a request (SPEC §2).
+func (p *Provider) Fetch(ctx context.Context, req Request) (Result, error) {
+	strategy, err := ParseStrategy(string(req.Strategy))
+	if err != nil {
+		return Result{}, err
+	}
+	pl, err := p.resolve(req.NodeID, req.Interval)
+	if err != nil {
+		return Result{}, err
+	}
+	if pl, err = p.planRange(pl, req.Range()); err != nil {
+		return Result{}, err
+	}
+	if p.isClosed() {
+		return Result{}, ErrClosed
+	}
+	cov, err := p.store.Coverage(ctx, pl.series)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: read coverage: %w", pl.series, err)
+	}
+	missing := cov.Missing(pl.closed)
+	md := Metadata{
+		NodeID: req.NodeID, Interval: req.Interval, RequestedRange: [2]int64{req.Start, req.End},
+		Strategy: strategy, Backfill: BackfillInfo{Scheduled: []grid.Range{}},
+	}
+	var fetched grid.Set
+	if !missing.Empty() {
+		switch strategy {
+		case FailFast:
+			if !req.PartialOK {
+				return Result{}, &NotCoveredError{Series: pl.series, Missing: missing}
+			}
+		case PartialFill:
+			md.Backfill.Scheduled = p.schedule(pl, missing)
+		case AutoBackfill, Seamless:
+			run := p.backfill(ctx, pl, missing, nil)
+			md.Backfill.Chunks, md.Backfill.Waited, md.Backfill.FetchedBars = run.chunks, run.waited, run.bars
+			fetched = run.fetched
+			if run.err != nil {
+				if ctx.Err() != nil || !req.PartialOK {
+					return Result{}, run.err
+				}
+				md.Backfill.Failed = run.failed
+			}
+		}
+	}
+	f, err := p.store.Read(ctx, pl.series, pl.want)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: read %v: %w", pl.series, pl.want, err)
+	}
+	if len(f.Cols) == 0 && f.Len() == 0 {
+		f = frame.New(pl.schema, 0)
+	}
+	if !missing.Empty() && strategy != FailFast && strategy != PartialFill {
+		if cov, err = p.store.Coverage(ctx, pl.series); err != nil {
+			return Result{}, fmt.Errorf("%s: read coverage: %w", pl.series, err)
+		}
+	}
+	p.describe(&md, pl, f, cov, fetched)
+	return Result{Frame: f, Metadata: md}, nil
+}
+
+// describe fills the metadata that depends on the frame served.
+func (p *Provider) describe(md *Metadata, pl plan, f *frame.Frame, cov grid.Set, fetched grid.Set) {
+	iv := pl.series.Interval
+	md.Rows = f.Len()
+	if n := f.Len(); n > 0 {
+		first, last := f.TS[0], f.TS[n-1]
+		md.CoverageBounds = &[2]int64{first, last + iv}
+		stale := max(p.clock.Now().UnixMilli()-(last+iv)*1000, 0)
+		md.StalenessMS = &stale
+	}
+	// A covered grid point is present even without a bar (a market gap is not a
+	// coverage failure), so the ratio is covered expected bars over expected bars.
+	md.CoverageRatio = 1
+	if expected := pl.want.Bars(iv); expected > 0 {
+		var covered int64
+		for _, r := range cov.IntersectRange(pl.want).Ranges() {
+			covered += r.Bars(iv)
+		}
+		md.CoverageRatio = float64(covered) / float64(expected)
+	}
+	for _, r := range fetched.Ranges() {
+		md.Sources.Backfill += f.SearchTS(r.End) - f.SearchTS(r.Start)
+	}
+	md.Sources.Storage = md.Rows - md.Sources.Backfill
+}
+
+// Coverage returns the stored coverage of a series.
+func (p *Provider) Coverage(ctx context.Context, nodeID string, interval int64) (grid.Set, error) {
+	pl, err := p.resolveStored(nodeID, interval)
+	if err != nil {
+		return grid.Set{}, err
+	}
+	return p.store.Coverage(ctx, pl.series)
+}
+
+// resolveStored validates a series for storage-only operations: the node id grammar
+// and interval must hold, but no source needs to route it.
+func (p *Provider) resolveStored(nodeID string, interval int64) (plan, error) {
+	pl, err := p.resolve(nodeID, interval)
+	if errors.Is(err, ErrUnknownSource) {
+		node, _ := ParseNodeID(nodeID)
+		schema, _ := node.Schema()
+		return plan{series: Series{NodeID: nodeID, Interval: interval}, node: node, schema: schema}, nil
+	}
+	return pl, err
+}
+
+// Import stores f as authoritative data for r: the bars must be on the grid and inside
+// r, and r becomes covered. Nothing is written when the frame or range is invalid.
+func (p *Provider) Import(ctx context.Context, nodeID string, interval int64, r grid.Range, f *frame.Frame) error {
+	pl, err := p.resolveStored(nodeID, interval)
+	if err != nil {
+		return err
+	}
+	if r.Empty() {
+		return badRequest("range", "empty import range %v", r)
+	}
+	if !f.Schema().Equal(pl.schema) {
+		return badRequest("columns", "frame columns %v do not match the %s schema %v", f.Schema().Names(), pl.node.Kind, pl.schema.Names())
+	}
+	if end := ClosedEnd(p.clock.Now().Unix(), interval); r.End > end {
+		return badRequest("range", "import range %v reaches past the last closed bar (ends %d): only closed bars are stored", r, end)
+	}
+	return p.store.Write(ctx, Write{Series: pl.series, Range: r, Frame: f})
+}
