@@ -81,7 +81,7 @@ func (p *Provider) chunkWidth(pl plan) int64 { return p.cfg.WindowBars * pl.seri
 func alignedChunks(missing grid.Set, width int64) []grid.Range {
 	var out []grid.Range
 	for _, r := range missing.Ranges() {
-		for _, c := range r.Chunks(width) {
+		for c := range r.ChunkSeq(width) {
 			if n := len(out); n > 0 && out[n-1] == c {
 				continue // two missing pieces inside one chunk
 			}
@@ -237,7 +237,8 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 		f, attempts, err := p.fetchWithRetry(ctx, pl, r)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				// The cause says why: the caller gave up, or the lease was lost.
+				return context.Cause(ctx)
 			}
 			return &UpstreamError{Series: pl.series, Chunk: chunk, Attempts: attempts, Err: err}
 		}

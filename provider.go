@@ -247,10 +247,11 @@ func (p *Provider) describe(md *Metadata, pl plan, f *frame.Frame, cov grid.Set,
 	}
 	// A covered grid point is present even without a bar (a market gap is not a
 	// coverage failure), so the ratio is covered expected bars over expected bars.
+	// Expected bars are the closed ones: a bar still forming cannot be stored yet.
 	md.CoverageRatio = 1
-	if expected := pl.want.Bars(iv); expected > 0 {
+	if expected := pl.closed.Bars(iv); expected > 0 {
 		var covered int64
-		for _, r := range cov.IntersectRange(pl.want).Ranges() {
+		for _, r := range cov.IntersectRange(pl.closed).Ranges() {
 			covered += r.Bars(iv)
 		}
 		md.CoverageRatio = float64(covered) / float64(expected)

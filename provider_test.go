@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +21,12 @@ import (
 	"github.com/seamless-data/seamless/store/memstore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashHelperEnv); dir != "" {
+		runCrashHelper(dir)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const (
 	node = "ohlcv:demo:BTC-USD:1m"
@@ -288,6 +294,9 @@ func TestOnlyClosedBarsAreStored(t *testing.T) {
 	cov, _ := e.p.Coverage(ctx, node, iv)
 	if cov.Bounds().End != t0.Unix() {
 		t.Fatalf("coverage %v reaches past the last closed bar %d", cov, t0.Unix())
+	}
+	if res.Metadata.CoverageRatio != 1 {
+		t.Fatalf("coverage_ratio %v: a forming bar must not count as missing", res.Metadata.CoverageRatio)
 	}
 	if n := res.Frame.Len(); n != 9 || res.Frame.TS[n-1] != t0.Unix()-60 {
 		t.Fatalf("served %d bars ending %v", n, res.Frame.TS)

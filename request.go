@@ -66,17 +66,19 @@ type Result struct {
 // library, the CLI and the HTTP API. Fields that later stages produce (conformance,
 // SLA, domains, fingerprints) are absent until those stages run.
 type Metadata struct {
-	NodeID         string       `json:"node_id"`
-	Interval       int64        `json:"interval"`
-	RequestedRange [2]int64     `json:"requested_range"`
-	Strategy       Strategy     `json:"strategy"`
-	Rows           int          `json:"rows"`
-	CoverageBounds *[2]int64    `json:"coverage_bounds"`
-	CoverageRatio  float64      `json:"coverage_ratio"`
-	StalenessMS    *int64       `json:"staleness_ms"`
-	Sources        TierCounts   `json:"sources"`
-	Downgraded     bool         `json:"downgraded"`
-	Backfill       BackfillInfo `json:"backfill"`
+	NodeID         string    `json:"node_id"`
+	Interval       int64     `json:"interval"`
+	RequestedRange [2]int64  `json:"requested_range"`
+	Strategy       Strategy  `json:"strategy"`
+	Rows           int       `json:"rows"`
+	CoverageBounds *[2]int64 `json:"coverage_bounds"`
+	// CoverageRatio is covered closed grid bars of the request over all its closed grid
+	// bars (1 when the request holds none). Covered market gaps count as present.
+	CoverageRatio float64      `json:"coverage_ratio"`
+	StalenessMS   *int64       `json:"staleness_ms"`
+	Sources       TierCounts   `json:"sources"`
+	Downgraded    bool         `json:"downgraded"`
+	Backfill      BackfillInfo `json:"backfill"`
 }
 
 // TierCounts counts the bars served from each tier.

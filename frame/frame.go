@@ -332,29 +332,39 @@ func (f *Frame) Normalize(keep func(ts int64) bool) *Frame {
 	return f.Take(out)
 }
 
-// MarshalJSON renders the frame column-wise: {"ts":[…],"open":[…],…}. Non-finite
-// floats, which JSON cannot carry, are written as null.
+// MarshalJSON renders the frame column-wise in schema order, ts first:
+// {"ts":[…],"open":[…],…}. Non-finite floats, which JSON cannot carry, are written as
+// null.
 func (f *Frame) MarshalJSON() ([]byte, error) {
-	m := make(map[string]any, len(f.Cols)+1)
-	ts := f.TS
-	if ts == nil {
-		ts = []int64{}
+	b := []byte(`{"ts":`)
+	ts, err := json.Marshal(nonNil(f.TS))
+	if err != nil {
+		return nil, err
 	}
-	m["ts"] = ts
+	b = append(b, ts...)
 	for i := range f.Cols {
 		c := &f.Cols[i]
+		name, err := json.Marshal(c.Name)
+		if err != nil {
+			return nil, err
+		}
+		var v []byte
 		switch c.Type {
 		case Float64:
-			m[c.Name] = jsonFloats(c.F64)
+			v, err = jsonFloats(c.F64).MarshalJSON()
 		case Int64:
-			m[c.Name] = nonNil(c.I64)
+			v, err = json.Marshal(nonNil(c.I64))
 		case String:
-			m[c.Name] = nonNil(c.Str)
+			v, err = json.Marshal(nonNil(c.Str))
 		case Bool:
-			m[c.Name] = nonNil(c.Bool)
+			v, err = json.Marshal(nonNil(c.Bool))
 		}
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(append(b, ','), name...), ':'), v...)
 	}
-	return json.Marshal(m)
+	return append(b, '}'), nil
 }
 
 func nonNil[T any](v []T) []T {

@@ -9,6 +9,7 @@ package grid
 
 import (
 	"fmt"
+	"iter"
 	"math"
 )
 
@@ -97,20 +98,28 @@ func (r Range) Bars(step int64) int64 {
 // bounds. Each returned Range is the full aligned chunk; the part of r inside it is
 // chunk.Intersect(r).
 func (r Range) Chunks(width int64) []Range {
-	if r.Empty() {
-		return nil
-	}
 	var out []Range
-	for s := FloorAlign(r.Start, width); s < r.End; {
-		e := s + width
-		if e < s { // overflow at the end of time
-			e = math.MaxInt64
-		}
-		out = append(out, Range{Start: s, End: e})
-		if e == math.MaxInt64 {
-			break
-		}
-		s = e
+	for c := range r.ChunkSeq(width) {
+		out = append(out, c)
 	}
 	return out
+}
+
+// ChunkSeq yields the aligned chunks of Chunks without allocating.
+func (r Range) ChunkSeq(width int64) iter.Seq[Range] {
+	return func(yield func(Range) bool) {
+		if r.Empty() {
+			return
+		}
+		for s := FloorAlign(r.Start, width); s < r.End; {
+			e := s + width
+			if e < s { // overflow at the end of time
+				e = math.MaxInt64
+			}
+			if !yield(Range{Start: s, End: e}) || e == math.MaxInt64 {
+				return
+			}
+			s = e
+		}
+	}
 }

@@ -144,16 +144,23 @@ func (s Set) IntersectRange(r Range) Set {
 		return Set{}
 	}
 	lo := sort.Search(len(s.rs), func(i int) bool { return s.rs[i].End > r.Start })
-	var out []Range
-	for i := lo; i < len(s.rs) && s.rs[i].Start < r.End; i++ {
-		out = append(out, s.rs[i].Intersect(r))
+	hi := lo + sort.Search(len(s.rs)-lo, func(i int) bool { return s.rs[lo+i].Start >= r.End })
+	if lo == hi {
+		return Set{}
 	}
+	out := make([]Range, hi-lo)
+	copy(out, s.rs[lo:hi])
+	out[0] = out[0].Intersect(r)
+	out[len(out)-1] = out[len(out)-1].Intersect(r)
 	return Set{rs: out}
 }
 
 // Subtract returns s − o.
 func (s Set) Subtract(o Set) Set {
-	var out []Range
+	if len(s.rs) == 0 {
+		return Set{}
+	}
+	out := make([]Range, 0, len(s.rs)+len(o.rs))
 	j := 0
 	for _, r := range s.rs {
 		cur := r
@@ -172,6 +179,9 @@ func (s Set) Subtract(o Set) Set {
 		if !cur.Empty() {
 			out = append(out, cur)
 		}
+	}
+	if len(out) == 0 {
+		return Set{}
 	}
 	return Set{rs: out}
 }

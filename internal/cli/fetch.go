@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/internal/csvio"
+)
+
+type seriesFlags struct {
+	node     string
+	interval int64
+}
+
+func (s *seriesFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.node, "node", "", "node id, e.g. ohlcv:demo:BTC-USD:1m (required)")
+	cmd.Flags().Int64Var(&s.interval, "interval", 0, "bar interval in seconds; must match the node's timeframe (required)")
+}
+
+func (s *seriesFlags) check() error {
+	if s.node == "" {
+		return &seamless.RequestError{Field: "node", Message: "required"}
+	}
+	if s.interval == 0 {
+		return &seamless.RequestError{Field: "interval", Message: "required (seconds, e.g. 60 for 1m)"}
+	}
+	return nil
+}
+
+func newFetchCmd(g *globals) *cobra.Command {
+	var (
+		series           seriesFlags
+		start, end       string
+		strategy, format string
+		output           string
+		partialOK        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "fetch",
+		Short: "Fetch bars for a node and range, backfilling what is missing",
+		Example: `  seamless fetch --node ohlcv:demo:BTC-USD:1m --interval 60 \
+    --start 2024-01-01T00:00:00Z --end 2024-01-01T06:00:00Z --format csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			jsonOut := format == "json"
+			req, err := func() (seamless.Request, error) {
+				if format != "table" && format != "csv" && format != "json" {
+					return seamless.Request{}, &seamless.RequestError{Field: "format", Message: fmt.Sprintf("unknown format %q (want table, csv or json)", format)}
+				}
+				if err := series.check(); err != nil {
+					return seamless.Request{}, err
+				}
+				st, err := parseTimeFlag("start", start)
+				if err != nil {
+					return seamless.Request{}, err
+				}
+				en, err := parseTimeFlag("end", end)
+				if err != nil {
+					return seamless.Request{}, err
+				}
+				strat, err := seamless.ParseStrategy(strategy)
+				if err != nil {
+					return seamless.Request{}, err
+				}
+				return seamless.Request{NodeID: series.node, Interval: series.interval, Start: st, End: en, Strategy: strat, PartialOK: partialOK}, nil
+			}()
+			if err != nil {
+				return g.fail(err, jsonOut)
+			}
+			rt, err := g.open()
+			if err != nil {
+				return g.fail(err, jsonOut)
+			}
+			defer rt.Close()
+			res, err := rt.provider.Fetch(cmd.Context(), req)
+			if err != nil {
+				return g.fail(err, jsonOut)
+			}
+			if err := writeOutput(g, output, func(w io.Writer) error { return render(w, format, res) }); err != nil {
+				return g.fail(err, false)
+			}
+			return nil
+		},
+	}
+	series.register(cmd)
+	cmd.Flags().StringVar(&start, "start", "", "range start, inclusive: epoch seconds or RFC 3339 (required)")
+	cmd.Flags().StringVar(&end, "end", "", "range end, exclusive: epoch seconds or RFC 3339 (required)")
+	cmd.Flags().StringVar(&strategy, "strategy", "seamless", "seamless | fail_fast | auto_backfill | partial_fill")
+	cmd.Flags().BoolVar(&partialOK, "partial-ok", false, "return what is available instead of failing on missing data")
+	cmd.Flags().StringVar(&format, "format", "table", "table | csv | json")
+	cmd.Flags().StringVar(&output, "output", "", "write to this file instead of stdout")
+	return cmd
+}
+
+// writeOutput runs write against stdout or, when path is set, a new file.
+func writeOutput(g *globals, path string, write func(io.Writer) error) error {
+	if path == "" {
+		bw := bufio.NewWriterSize(g.stdout, 1<<16)
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<16)
+	if err := write(bw); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func render(w io.Writer, format string, res seamless.Result) error {
+	switch format {
+	case "json":
+		return json.NewEncoder(w).Encode(struct {
+			Metadata seamless.Metadata `json:"metadata"`
+			Data     *frame.Frame      `json:"data"`
+		}{res.Metadata, res.Frame})
+	case "csv":
+		return csvio.Write(w, res.Frame)
+	}
+	return renderTable(w, res)
+}
+
+func renderTable(w io.Writer, res seamless.Result) error {
+	md := res.Metadata
+	fmt.Fprintf(w, "%s  interval %ds  %d rows  coverage %.1f%%  storage %d  backfill %d  (%d chunks fetched, %d waited)\n",
+		md.NodeID, md.Interval, md.Rows, md.CoverageRatio*100, md.Sources.Storage, md.Sources.Backfill, md.Backfill.Chunks, md.Backfill.Waited)
+	if n := len(md.Backfill.Scheduled); n > 0 {
+		fmt.Fprintf(w, "%d chunk(s) scheduled for background backfill\n", n)
+	}
+	if n := len(md.Backfill.Failed); n > 0 {
+		fmt.Fprintf(w, "%d chunk(s) failed: %v\n", n, md.Backfill.Failed)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	f := res.Frame
+	fmt.Fprint(tw, "time (UTC)\t")
+	for _, c := range f.Cols {
+		fmt.Fprintf(tw, "%s\t", c.Name)
+	}
+	fmt.Fprintln(tw)
+	for i, ts := range f.TS {
+		fmt.Fprintf(tw, "%s\t", time.Unix(ts, 0).UTC().Format("2006-01-02 15:04:05"))
+		for k := range f.Cols {
+			fmt.Fprintf(tw, "%s\t", cell(&f.Cols[k], i))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+func cell(c *frame.Column, i int) string {
+	switch c.Type {
+	case frame.Float64:
+		return strconv.FormatFloat(c.F64[i], 'g', 10, 64)
+	case frame.Int64:
+		return strconv.FormatInt(c.I64[i], 10)
+	case frame.Bool:
+		return strconv.FormatBool(c.Bool[i])
+	}
+	return c.Str[i]
+}

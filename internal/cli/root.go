@@ -1,0 +1,161 @@
+// Package cli is the seamless command line: thin cobra commands over the public
+// Provider API and the embedded runtime (Pebble store, in-memory coordinator, demo
+// source).
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/internal/csvio"
+	"github.com/seamless-data/seamless/source/demo"
+	"github.com/seamless-data/seamless/store/pebblestore"
+)
+
+// Exit codes.
+const (
+	exitOK         = 0
+	exitError      = 1
+	exitBadRequest = 2
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	dataDir string
+	maxBars int64
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+// Execute runs the CLI with args and returns the process exit code.
+func Execute(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var reported *reportedError
+	if !errors.As(err, &reported) {
+		fmt.Fprintln(stderr, "seamless:", err)
+	}
+	if code(err) == seamless.CodeBadRequest {
+		return exitBadRequest
+	}
+	return exitError
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "seamless",
+		Short:         "Gap-free, quality-checked market-data bars from storage, backfill and live feeds",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	dataDir := os.Getenv("SEAMLESS_DATA_DIR")
+	if dataDir == "" {
+		dataDir = "./seamless-data"
+	}
+	maxBars := int64(seamless.DefaultMaxBars)
+	if v := os.Getenv("SEAMLESS_MAX_BARS"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			maxBars = n
+		}
+	}
+	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", dataDir, "embedded store directory (env SEAMLESS_DATA_DIR)")
+	root.PersistentFlags().Int64Var(&g.maxBars, "max-bars", maxBars, "largest number of bars one request may ask for (env SEAMLESS_MAX_BARS)")
+	// Flag parsing mistakes are bad requests (exit 2) like any other bad input.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &seamless.RequestError{Message: err.Error()}
+	})
+	root.AddCommand(newFetchCmd(g), newCoverageCmd(g), newBackfillCmd(g), newImportCmd(g))
+	return root
+}
+
+// runtime is the embedded deployment: a Pebble store under the data dir, the demo
+// source and the in-process coordinator.
+type runtime struct {
+	store    *pebblestore.Store
+	provider *seamless.Provider
+}
+
+func (g *globals) open() (*runtime, error) {
+	opts, err := demo.OptionsFromEnv()
+	if err != nil {
+		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
+	}
+	src, err := demo.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := pebblestore.Open(g.dataDir, pebblestore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", g.dataDir, err)
+	}
+	p, err := seamless.New(seamless.Config{Store: st, Sources: seamless.Sources{"demo": src}, MaxBars: g.maxBars})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &runtime{store: st, provider: p}, nil
+}
+
+func (r *runtime) Close() error {
+	return errors.Join(r.provider.Close(), r.store.Close())
+}
+
+// code classifies CLI errors: seamless codes, with CSV parse errors as bad requests.
+func code(err error) string {
+	var pe *csvio.ParseError
+	if errors.As(err, &pe) {
+		return seamless.CodeBadRequest
+	}
+	return seamless.ErrorCode(err)
+}
+
+// reportedError wraps an error already printed to the user.
+type reportedError struct{ err error }
+
+func (e *reportedError) Error() string { return e.err.Error() }
+func (e *reportedError) Unwrap() error { return e.err }
+
+// fail prints err on stderr and, for JSON output, as {"error":{…}} on stdout.
+func (g *globals) fail(err error, jsonOut bool) error {
+	fmt.Fprintln(g.stderr, "seamless:", err)
+	if jsonOut {
+		doc := map[string]any{"error": map[string]any{"code": code(err), "message": err.Error()}}
+		enc := json.NewEncoder(g.stdout)
+		enc.Encode(doc)
+	}
+	return &reportedError{err}
+}
+
+func parseTimeFlag(name, v string) (int64, error) {
+	if v == "" {
+		return 0, &seamless.RequestError{Field: name, Message: "required (epoch seconds or RFC 3339)"}
+	}
+	t, err := grid.ParseTime(v)
+	if err != nil {
+		return 0, &seamless.RequestError{Field: name, Message: err.Error()}
+	}
+	return t, nil
+}

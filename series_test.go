@@ -1,0 +1,62 @@
+package seamless_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/grid"
+)
+
+func TestParseNodeID(t *testing.T) {
+	for _, tc := range []struct {
+		in                 string
+		kind, src, sym, tf string
+		interval           int64
+		ok                 bool
+	}{
+		{"ohlcv:binance:BTC/USDT:1m", "ohlcv", "binance", "BTC/USDT", "1m", 60, true},
+		{"ohlcv:demo:ETH-USD:5m", "ohlcv", "demo", "ETH-USD", "5m", 300, true},
+		{"trades:x:A:B:C:1h", "trades", "x", "A:B:C", "1h", 3600, true},
+		{"ohlcv:demo:X:1d", "ohlcv", "demo", "X", "1d", 86400, true},
+		{"ohlcv:demo:X:1w", "ohlcv", "demo", "X", "1w", 604800, true},
+		{"ohlcv:demo:1m", "", "", "", "", 0, false},
+		{"ohlcv::X:1m", "", "", "", "", 0, false},
+		{"ohlcv:demo:X:0m", "", "", "", "", 0, false},
+		{"ohlcv:demo:X:-1m", "", "", "", "", 0, false},
+		{"ohlcv:demo:X:1y", "", "", "", "", 0, false},
+		{"ohlcv:demo:X Y:1m", "", "", "", "", 0, false},
+		{"", "", "", "", "", 0, false},
+	} {
+		n, err := seamless.ParseNodeID(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseNodeID(%q) err = %v, want ok=%v", tc.in, err, tc.ok)
+			continue
+		}
+		if tc.ok && (n.Kind != tc.kind || n.Source != tc.src || n.Symbol != tc.sym || n.Timeframe != tc.tf || n.Interval != tc.interval || n.String() != tc.in) {
+			t.Errorf("ParseNodeID(%q) = %+v", tc.in, n)
+		}
+	}
+}
+
+func FuzzParseNodeID(f *testing.F) {
+	f.Add("ohlcv:binance:BTC/USDT:1m")
+	f.Add("a:b:c:d:99999999999999999w")
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := seamless.ParseNodeID(s)
+		if err != nil {
+			return
+		}
+		if n.String() != s || n.Interval <= 0 || strings.Contains(n.Kind, ":") || strings.Contains(n.Source, ":") {
+			t.Fatalf("ParseNodeID(%q) = %+v", s, n)
+		}
+	})
+}
+
+func TestChunkKeyEscapesNodeID(t *testing.T) {
+	a := seamless.ChunkKey(seamless.Series{NodeID: "ohlcv:x:A:1m", Interval: 60}, grid.R(0, 54000))
+	b := seamless.ChunkKey(seamless.Series{NodeID: "ohlcv:x:A:1m:60", Interval: 0}, grid.R(0, 54000))
+	if a == b || strings.Count(a, ":") != 3 {
+		t.Fatalf("chunk keys %q and %q", a, b)
+	}
+}

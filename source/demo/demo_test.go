@@ -1,0 +1,90 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/clock"
+	"github.com/seamless-data/seamless/grid"
+)
+
+func TestBarsDeterministicAndValid(t *testing.T) {
+	r := grid.R(1_700_000_000, 1_700_000_000+86400)
+	a := Bars("ohlcv:demo:BTC-USD:1m", 60, r)
+	b := Bars("ohlcv:demo:BTC-USD:1m", 60, grid.R(r.Start+3600, r.End))
+	if a.Len() != 1440 || b.Len() != 1380 {
+		t.Fatalf("lens %d %d", a.Len(), b.Len())
+	}
+	// Same node and ts give the same bar whatever range it was generated in.
+	for i := range b.TS {
+		for k := range b.Cols {
+			if b.Cols[k].F64[i] != a.Cols[k].F64[i+60] {
+				t.Fatalf("bar at %d differs between ranges", b.TS[i])
+			}
+		}
+	}
+	o, h, l, c, v := a.Col("open").F64, a.Col("high").F64, a.Col("low").F64, a.Col("close").F64, a.Col("volume").F64
+	for i := range a.TS {
+		if h[i] < max(o[i], c[i]) || l[i] > min(o[i], c[i]) || v[i] <= 0 || l[i] <= 0 {
+			t.Fatalf("bar %d invalid: o=%v h=%v l=%v c=%v v=%v", i, o[i], h[i], l[i], c[i], v[i])
+		}
+		if i > 0 && o[i] != c[i-1] {
+			t.Fatalf("bar %d does not open at the previous close", i)
+		}
+	}
+	other := Bars("ohlcv:demo:ETH-USD:1m", 60, r)
+	if other.Col("close").F64[0] == c[0] {
+		t.Fatal("different nodes give the same prices")
+	}
+}
+
+func TestErrorRateAndLatency(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	s, err := New(Options{ErrorRate: 0.5, Latency: 200 * time.Millisecond, Seed: 3, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := seamless.Series{NodeID: "ohlcv:demo:X:1m", Interval: 60}
+	fails := 0
+	for range 200 {
+		if _, err := s.Fetch(context.Background(), series, grid.R(0, 600)); err != nil {
+			if !errors.Is(err, ErrInjected) {
+				t.Fatal(err)
+			}
+			fails++
+		}
+	}
+	if fails < 60 || fails > 140 {
+		t.Fatalf("%d of 200 calls failed at rate 0.5", fails)
+	}
+	if n := len(clk.Sleeps()); n != 200 || clk.Sleeps()[0] != 200*time.Millisecond {
+		t.Fatalf("latency sleeps: %d", n)
+	}
+	if _, err := New(Options{ErrorRate: 1.5}); err == nil {
+		t.Fatal("error rate 1.5 accepted")
+	}
+	if _, err := s.Fetch(context.Background(), seamless.Series{NodeID: "trades:demo:X:1m", Interval: 60}, grid.R(0, 60)); !seamless.IsPermanent(err) {
+		t.Fatalf("trades node: %v", err)
+	}
+}
+
+func TestOptionsFromEnv(t *testing.T) {
+	t.Setenv("SEAMLESS_DEMO_LATENCY", "150ms")
+	t.Setenv("SEAMLESS_DEMO_ERROR_RATE", "0.25")
+	o, err := OptionsFromEnv()
+	if err != nil || o.Latency != 150*time.Millisecond || o.ErrorRate != 0.25 {
+		t.Fatalf("OptionsFromEnv = %+v, %v", o, err)
+	}
+	t.Setenv("SEAMLESS_DEMO_ERROR_RATE", "2")
+	if _, err := OptionsFromEnv(); err == nil {
+		t.Fatal("rate 2 accepted")
+	}
+	t.Setenv("SEAMLESS_DEMO_ERROR_RATE", "")
+	t.Setenv("SEAMLESS_DEMO_LATENCY", "soon")
+	if _, err := OptionsFromEnv(); err == nil {
+		t.Fatal("latency 'soon' accepted")
+	}
+}
