@@ -19,6 +19,12 @@ import (
 //   - Read returns the bars with ts in r, sorted by ts, one per ts; an unknown series
 //     reads as an empty frame with no columns.
 //   - Coverage is explicit: a write of [a, b) with no bars still covers [a, b).
+//   - Upsert keeps stored bars the new write does not mention.
+//   - Reading a known series returns its schema's columns even when no bar is in range.
+//   - A frame with no rows and no columns (or a nil frame) only records coverage and
+//     never conflicts with the stored schema; a frame with columns must match it.
+//   - Operations after Close return an error wrapping ErrClosed.
+//   - ListSeries returns series sorted by node id, then interval.
 //   - Implementations are safe for concurrent use.
 type Store interface {
 	Write(ctx context.Context, w Write) error
