@@ -58,7 +58,7 @@ func (p *Provider) Backfill(ctx context.Context, req BackfillRequest) (BackfillS
 	if err != nil {
 		return BackfillSummary{}, err
 	}
-	if pl, err = p.planRange(pl, grid.R(req.Start, req.End)); err != nil {
+	if pl, err = p.planRange(pl, grid.R(req.Start, req.End), p.clock.Now()); err != nil {
 		return BackfillSummary{}, err
 	}
 	if p.isClosed() {

@@ -16,6 +16,8 @@ const (
 	CodeUnknownSource  = "unknown_source"
 	CodeNotCovered     = "not_covered"
 	CodeUpstreamFailed = "upstream_failed"
+	CodeSLAExceeded    = "sla_exceeded"
+	CodeDomainPolicy   = "domain_policy"
 	CodeInternal       = "internal"
 	CodeCanceled       = "canceled"
 )
@@ -129,6 +131,8 @@ func IsPermanent(err error) bool {
 func ErrorCode(err error) string {
 	var re *RequestError
 	var ue *UpstreamError
+	var se *SeamlessSLAExceeded
+	var de *SeamlessDomainPolicyError
 	switch {
 	case err == nil:
 		return ""
@@ -138,6 +142,10 @@ func ErrorCode(err error) string {
 		return CodeUnknownSource
 	case errors.Is(err, ErrNotCovered):
 		return CodeNotCovered
+	case errors.As(err, &se):
+		return CodeSLAExceeded
+	case errors.As(err, &de):
+		return CodeDomainPolicy
 	case errors.As(err, &ue):
 		return CodeUpstreamFailed
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrClosed):

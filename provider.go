@@ -3,7 +3,6 @@ package seamless
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -58,6 +57,8 @@ type Provider struct {
 	mu        sync.Mutex
 	closed    bool
 	scheduled map[string]bool // chunk keys with background work queued or running
+
+	asOf asOfGate
 }
 
 // New builds a Provider.
@@ -161,7 +162,7 @@ func (p *Provider) resolve(nodeID string, interval int64) (plan, error) {
 	return plan{series: Series{NodeID: nodeID, Interval: interval}, node: node, schema: schema, fetcher: f}, nil
 }
 
-func (p *Provider) planRange(pl plan, r grid.Range) (plan, error) {
+func (p *Provider) planRange(pl plan, r grid.Range, now time.Time) (plan, error) {
 	if r.Start >= r.End {
 		return plan{}, badRequest("start", "start %d must be before end %d", r.Start, r.End)
 	}
@@ -169,97 +170,8 @@ func (p *Provider) planRange(pl plan, r grid.Range) (plan, error) {
 		return plan{}, badRequest("end", "range %v holds %d bars of %d s, over the maximum of %d per request", r, n, pl.series.Interval, p.maxBars)
 	}
 	pl.want = r.Align(pl.series.Interval)
-	pl.closed = pl.want.Intersect(grid.R(pl.want.Start, ClosedEnd(p.clock.Now().Unix(), pl.series.Interval)))
+	pl.closed = pl.want.Intersect(grid.R(pl.want.Start, ClosedEnd(now.Unix(), pl.series.Interval)))
 	return pl, nil
-}
-
-// Fetch answers a request (SPEC §2).
-func (p *Provider) Fetch(ctx context.Context, req Request) (Result, error) {
-	strategy, err := ParseStrategy(string(req.Strategy))
-	if err != nil {
-		return Result{}, err
-	}
-	pl, err := p.resolve(req.NodeID, req.Interval)
-	if err != nil {
-		return Result{}, err
-	}
-	if pl, err = p.planRange(pl, req.Range()); err != nil {
-		return Result{}, err
-	}
-	if p.isClosed() {
-		return Result{}, ErrClosed
-	}
-	cov, err := p.store.Coverage(ctx, pl.series)
-	if err != nil {
-		return Result{}, fmt.Errorf("%s: read coverage: %w", pl.series, err)
-	}
-	missing := cov.Missing(pl.closed)
-	md := Metadata{
-		NodeID: req.NodeID, Interval: req.Interval, RequestedRange: [2]int64{req.Start, req.End},
-		Strategy: strategy, Backfill: BackfillInfo{Scheduled: []grid.Range{}},
-	}
-	var fetched grid.Set
-	if !missing.Empty() {
-		switch strategy {
-		case FailFast:
-			if !req.PartialOK {
-				return Result{}, &NotCoveredError{Series: pl.series, Missing: missing}
-			}
-		case PartialFill:
-			md.Backfill.Scheduled = p.schedule(pl, missing)
-		case AutoBackfill, Seamless:
-			run := p.backfill(ctx, pl, missing, nil)
-			md.Backfill.Chunks, md.Backfill.Waited, md.Backfill.FetchedBars = run.chunks, run.waited, run.bars
-			fetched = run.fetched
-			if run.err != nil {
-				if ctx.Err() != nil || !req.PartialOK {
-					return Result{}, run.err
-				}
-				md.Backfill.Failed = run.failed
-			}
-		}
-	}
-	f, err := p.store.Read(ctx, pl.series, pl.want)
-	if err != nil {
-		return Result{}, fmt.Errorf("%s: read %v: %w", pl.series, pl.want, err)
-	}
-	if len(f.Cols) == 0 && f.Len() == 0 {
-		f = frame.New(pl.schema, 0)
-	}
-	if !missing.Empty() && strategy != FailFast && strategy != PartialFill {
-		if cov, err = p.store.Coverage(ctx, pl.series); err != nil {
-			return Result{}, fmt.Errorf("%s: read coverage: %w", pl.series, err)
-		}
-	}
-	p.describe(&md, pl, f, cov, fetched)
-	return Result{Frame: f, Metadata: md}, nil
-}
-
-// describe fills the metadata that depends on the frame served.
-func (p *Provider) describe(md *Metadata, pl plan, f *frame.Frame, cov grid.Set, fetched grid.Set) {
-	iv := pl.series.Interval
-	md.Rows = f.Len()
-	if n := f.Len(); n > 0 {
-		first, last := f.TS[0], f.TS[n-1]
-		md.CoverageBounds = &[2]int64{first, last + iv}
-		stale := max(p.clock.Now().UnixMilli()-(last+iv)*1000, 0)
-		md.StalenessMS = &stale
-	}
-	// A covered grid point is present even without a bar (a market gap is not a
-	// coverage failure), so the ratio is covered expected bars over expected bars.
-	// Expected bars are the closed ones: a bar still forming cannot be stored yet.
-	md.CoverageRatio = 1
-	if expected := pl.closed.Bars(iv); expected > 0 {
-		var covered int64
-		for _, r := range cov.IntersectRange(pl.closed).Ranges() {
-			covered += r.Bars(iv)
-		}
-		md.CoverageRatio = float64(covered) / float64(expected)
-	}
-	for _, r := range fetched.Ranges() {
-		md.Sources.Backfill += f.SearchTS(r.End) - f.SearchTS(r.Start)
-	}
-	md.Sources.Storage = md.Rows - md.Sources.Backfill
 }
 
 // Coverage returns the stored coverage of a series.

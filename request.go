@@ -46,6 +46,17 @@ type Request struct {
 	Strategy Strategy
 	// PartialOK returns what is available instead of an error when data is missing.
 	PartialOK bool
+	// SLA bounds the request's phases (nil: no budgets).
+	SLA *SLAPolicy
+	// MinCoverage and MaxLagSeconds, when > 0, override the SLA policy's values.
+	MinCoverage   float64
+	MaxLagSeconds float64
+	// WorldID and ExecutionDomain place the request in a world and domain (SPEC §5).
+	WorldID         string
+	ExecutionDomain string
+	// AsOf is the instant the caller's view of the data is fixed at (zero: now).
+	// backtest and dryrun require it; live and shadow require it never to go back.
+	AsOf time.Time
 }
 
 // Range is the request's [Start, End).
@@ -77,8 +88,21 @@ type Metadata struct {
 	CoverageRatio float64      `json:"coverage_ratio"`
 	StalenessMS   *int64       `json:"staleness_ms"`
 	Sources       TierCounts   `json:"sources"`
-	Downgraded    bool         `json:"downgraded"`
 	Backfill      BackfillInfo `json:"backfill"`
+
+	Downgraded      bool          `json:"downgraded"`
+	DowngradeMode   OnViolation   `json:"downgrade_mode,omitempty"`
+	DowngradeReason string        `json:"downgrade_reason,omitempty"`
+	SLAViolation    *SLAViolation `json:"sla_violation"`
+	// SLAPhases holds each phase's elapsed milliseconds.
+	SLAPhases map[string]float64 `json:"sla_phases,omitempty"`
+
+	WorldID         string `json:"world_id,omitempty"`
+	ExecutionDomain Domain `json:"execution_domain,omitempty"`
+	// RequestedAsOf is the request's as_of; AsOf the instant the data is fixed at
+	// (bars closed by then), both RFC 3339.
+	RequestedAsOf string `json:"requested_as_of,omitempty"`
+	AsOf          string `json:"as_of,omitempty"`
 }
 
 // TierCounts counts the bars served from each tier.

@@ -13,6 +13,9 @@ type Clock interface {
 	Now() time.Time
 	// Sleep waits for d or until ctx ends, returning ctx.Err() in the latter case.
 	Sleep(ctx context.Context, d time.Duration) error
+	// WithDeadline returns a context cancelled when the clock reaches t (or when ctx
+	// ends). Budgets use it, so a fake clock can expire them in tests.
+	WithDeadline(ctx context.Context, t time.Time) (context.Context, context.CancelFunc)
 }
 
 // Real is the wall clock.
@@ -36,12 +39,23 @@ func (Real) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// WithDeadline is context.WithDeadline.
+func (Real) WithDeadline(ctx context.Context, t time.Time) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(ctx, t)
+}
+
 // Fake is a manual clock: Sleep returns at once, advancing the time by d and recording
 // d, so tests can assert on backoff schedules without waiting.
 type Fake struct {
 	mu     sync.Mutex
 	now    time.Time
 	sleeps []time.Duration
+	timers map[*fakeTimer]struct{}
+}
+
+type fakeTimer struct {
+	at     time.Time
+	cancel context.CancelCauseFunc
 }
 
 // NewFake returns a Fake clock set to now.
@@ -58,7 +72,41 @@ func (f *Fake) Now() time.Time {
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.advance(d)
+}
+
+// advance moves time and fires the deadlines it passes. f.mu must be held.
+func (f *Fake) advance(d time.Duration) {
 	f.now = f.now.Add(d)
+	for t := range f.timers {
+		if !f.now.Before(t.at) {
+			t.cancel(context.DeadlineExceeded)
+			delete(f.timers, t)
+		}
+	}
+}
+
+// WithDeadline returns a context cancelled, with cause context.DeadlineExceeded, once
+// Advance or Sleep moves the fake time to t.
+func (f *Fake) WithDeadline(ctx context.Context, t time.Time) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.now.Before(t) {
+		cancel(context.DeadlineExceeded)
+		return ctx, func() { cancel(context.Canceled) }
+	}
+	if f.timers == nil {
+		f.timers = map[*fakeTimer]struct{}{}
+	}
+	ft := &fakeTimer{at: t, cancel: cancel}
+	f.timers[ft] = struct{}{}
+	return ctx, func() {
+		f.mu.Lock()
+		delete(f.timers, ft)
+		f.mu.Unlock()
+		cancel(context.Canceled)
+	}
 }
 
 // Sleep records d, advances the clock by d and returns immediately (or ctx.Err()).
@@ -69,7 +117,7 @@ func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sleeps = append(f.sleeps, d)
-	f.now = f.now.Add(d)
+	f.advance(d)
 	return nil
 }
 

@@ -1,0 +1,373 @@
+package seamless
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/seamless-data/seamless/clock"
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+)
+
+// Fetch answers a request (SPEC §2): validate, plan against coverage, read storage,
+// backfill what is missing per the strategy, all under the request's SLA budgets, then
+// judge coverage and freshness.
+func (p *Provider) Fetch(ctx context.Context, req Request) (Result, error) {
+	began := p.clock.Now()
+	strategy, err := ParseStrategy(string(req.Strategy))
+	if err != nil {
+		return Result{}, err
+	}
+	domain, err := NormalizeDomain(req.ExecutionDomain)
+	if err != nil {
+		return Result{}, err
+	}
+	policy, err := requestPolicy(req)
+	if err != nil {
+		return Result{}, err
+	}
+	pl, err := p.resolve(req.NodeID, req.Interval)
+	if err != nil {
+		return Result{}, err
+	}
+	// Point-in-time domains see only bars closed by as_of: no look-ahead.
+	now := began
+	if domain.pointInTime() {
+		if req.AsOf.IsZero() {
+			return Result{}, &SeamlessDomainPolicyError{Domain: domain, NodeID: req.NodeID, Reason: "as_of is required for backtest/dryrun domains"}
+		}
+		if req.AsOf.Before(now) {
+			now = req.AsOf
+		}
+	}
+	if pl, err = p.planRange(pl, req.Range(), now); err != nil {
+		return Result{}, err
+	}
+	if p.isClosed() {
+		return Result{}, ErrClosed
+	}
+	md := Metadata{
+		NodeID: req.NodeID, Interval: req.Interval, RequestedRange: [2]int64{req.Start, req.End},
+		Strategy: strategy, Backfill: BackfillInfo{Scheduled: []grid.Range{}},
+		WorldID: req.WorldID, ExecutionDomain: domain,
+	}
+	if !req.AsOf.IsZero() {
+		md.RequestedAsOf = req.AsOf.UTC().Format(time.RFC3339)
+		md.AsOf = now.UTC().Format(time.RFC3339)
+	}
+	var ds []decision
+	if (domain == DomainLive || domain == DomainShadow) && !req.AsOf.IsZero() && !p.asOf.observe(req.WorldID, req.NodeID, req.AsOf) {
+		ds = append(ds, decision{ViolationHold, ReasonAsOfRegression})
+	}
+
+	b := newBudgets(p.clock, policy, began, req.NodeID)
+	parent := ctx
+	ctx, cancel := b.withTotal(ctx)
+	defer cancel()
+
+	var cov grid.Set
+	violated, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
+		cov, err = p.store.Coverage(ctx, pl.series)
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: read coverage: %w", pl.series, err)
+	}
+	missing := cov.Missing(pl.closed)
+	var fetched grid.Set
+	if !violated && !missing.Empty() {
+		switch strategy {
+		case FailFast:
+			if !req.PartialOK {
+				return Result{}, &NotCoveredError{Series: pl.series, Missing: missing}
+			}
+		case PartialFill:
+			md.Backfill.Scheduled = p.schedule(pl, missing)
+		case AutoBackfill, Seamless:
+			if gap := barsIn(missing, pl.series.Interval); policy.MaxSyncGapBars > 0 && gap > policy.MaxSyncGapBars {
+				// Too much to backfill inline: judge before any upstream call.
+				if err := b.exceeded(SLAViolation{Phase: PhaseSyncGap, MissingBars: gap, BudgetBars: policy.MaxSyncGapBars}); err != nil {
+					return Result{}, err
+				}
+				violated = true
+				md.Backfill.Scheduled = p.schedule(pl, missing)
+				break
+			}
+			run, detached, err := p.syncBackfill(parent, ctx, b, pl, missing)
+			if err != nil {
+				return Result{}, err
+			}
+			if detached {
+				violated = true
+				md.Backfill.Scheduled = alignedChunks(missing, p.chunkWidth(pl))
+			}
+			md.Backfill.Chunks, md.Backfill.Waited, md.Backfill.FetchedBars = run.chunks, run.waited, run.bars
+			fetched = run.fetched
+			if run.err != nil {
+				if parent.Err() != nil || !req.PartialOK {
+					return Result{}, run.err
+				}
+				md.Backfill.Failed = run.failed
+			}
+		}
+	}
+
+	f := frame.New(pl.schema, 0)
+	if !violated || policy.mode() != ViolationFailFast {
+		if _, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
+			if !missing.Empty() { // backfill (ours or another worker's) may have grown it
+				if cov, err = p.store.Coverage(ctx, pl.series); err != nil {
+					return err
+				}
+			}
+			read, err := p.store.Read(ctx, pl.series, pl.want)
+			if err == nil && (len(read.Cols) > 0 || read.Len() > 0) {
+				f = read
+			}
+			return err
+		}); err != nil {
+			return Result{}, fmt.Errorf("%s: read %v: %w", pl.series, pl.want, err)
+		}
+	}
+	if domain.pointInTime() {
+		f = f.Slice(0, f.SearchTS(pl.closed.End))
+	}
+	p.describe(&md, pl, f, cov, fetched, now)
+
+	if b.violation != nil {
+		ds = append([]decision{{policy.mode(), ReasonSLAViolation}}, ds...)
+		md.SLAViolation = b.violation
+	}
+	ds = append(ds, p.judge(req, policy, domain, &md, now)...)
+	if d, ok := merge(ds); ok {
+		md.Downgraded, md.DowngradeMode, md.DowngradeReason = true, d.mode, d.reason
+	}
+	md.SLAPhases = b.phases()
+	return Result{Frame: f, Metadata: md}, nil
+}
+
+// requestPolicy is the request's SLA with its per-request overrides, validated.
+func requestPolicy(req Request) (SLAPolicy, error) {
+	var p SLAPolicy
+	if req.SLA != nil {
+		p = *req.SLA
+	}
+	if req.MinCoverage > 0 {
+		p.MinCoverage = req.MinCoverage
+	}
+	if req.MaxLagSeconds > 0 {
+		p.MaxLagSeconds = req.MaxLagSeconds
+	}
+	if err := p.Validate(); err != nil {
+		return SLAPolicy{}, &RequestError{Field: "sla", Message: err.Error()}
+	}
+	return p, nil
+}
+
+// judge checks coverage and freshness against the policy (SPEC §4): breaches give hold.
+func (p *Provider) judge(req Request, policy SLAPolicy, domain Domain, md *Metadata, now time.Time) []decision {
+	var ds []decision
+	if policy.MinCoverage > 0 && md.CoverageRatio < policy.MinCoverage {
+		ds = append(ds, decision{ViolationHold, ReasonCoverageBreach})
+	}
+	if lag := policy.MaxLagSeconds; lag > 0 {
+		// Freshness matters only for requests reaching into the last max_lag window, or
+		// in domains that trade on the newest bars.
+		recent := float64(req.End) >= float64(now.Unix())-lag
+		if recent || domain == DomainLive || domain == DomainShadow {
+			if md.StalenessMS == nil || float64(*md.StalenessMS) > lag*1000 {
+				ds = append(ds, decision{ViolationHold, ReasonFreshness})
+			}
+		}
+	}
+	return ds
+}
+
+func barsIn(s grid.Set, interval int64) int64 {
+	var n int64
+	for _, r := range s.Ranges() {
+		n += r.Bars(interval)
+	}
+	return n
+}
+
+// syncBackfill backfills missing while the request waits, bounded by the backfill and
+// total budgets. The work runs under the provider's background context, so when a
+// budget runs out under partial_fill or hold the request returns and the work keeps
+// going (detached); under fail_fast, or when the caller gives up, it is cancelled.
+func (p *Provider) syncBackfill(parent, ctx context.Context, b *budgets, pl plan, missing grid.Set) (backfillRun, bool, error) {
+	work, cancelWork, ok := p.background()
+	if !ok {
+		return backfillRun{}, false, ErrClosed
+	}
+	stop := context.AfterFunc(parent, cancelWork)
+	done := make(chan backfillRun, 1)
+	go func() {
+		defer p.bg.Done()
+		defer cancelWork()
+		done <- p.backfill(work, pl, missing, nil)
+	}()
+	pctx, pcancel := b.phaseCtx(ctx, PhaseBackfill)
+	defer pcancel()
+	start := b.clock.Now()
+	select {
+	case run := <-done:
+		b.spend(PhaseBackfill, start)
+		stop()
+		return run, false, nil
+	case <-pctx.Done():
+		b.spend(PhaseBackfill, start)
+		// Cancelled work is waited for, so its leases are released before we return.
+		if parent.Err() != nil {
+			cancelWork()
+			<-done
+			return backfillRun{}, false, parent.Err()
+		}
+		if err := b.exceeded(b.expired(ctx, PhaseBackfill)); err != nil {
+			cancelWork()
+			<-done
+			return backfillRun{}, false, err
+		}
+		stop() // detach: the work outlives the request
+		return backfillRun{}, true, nil
+	}
+}
+
+// background returns a context for work that outlives a request, registered so that
+// Close cancels and waits for it. ok is false once the provider is closed. The caller
+// must call p.bg.Done when the work ends.
+func (p *Provider) background() (context.Context, context.CancelFunc, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, nil, false
+	}
+	p.bg.Add(1)
+	ctx, cancel := context.WithCancel(p.bgCtx)
+	return ctx, cancel, true
+}
+
+// describe fills the metadata that depends on the frame served.
+func (p *Provider) describe(md *Metadata, pl plan, f *frame.Frame, cov grid.Set, fetched grid.Set, now time.Time) {
+	iv := pl.series.Interval
+	md.Rows = f.Len()
+	if n := f.Len(); n > 0 {
+		first, last := f.TS[0], f.TS[n-1]
+		md.CoverageBounds = &[2]int64{first, last + iv}
+		stale := max(now.UnixMilli()-(last+iv)*1000, 0)
+		md.StalenessMS = &stale
+	}
+	// A covered grid point is present even without a bar (a market gap is not a
+	// coverage failure), so the ratio is covered expected bars over expected bars.
+	// Expected bars are the closed ones: a bar still forming cannot be stored yet.
+	md.CoverageRatio = 1
+	if expected := pl.closed.Bars(iv); expected > 0 {
+		md.CoverageRatio = float64(barsIn(cov.IntersectRange(pl.closed), iv)) / float64(expected)
+	}
+	for _, r := range fetched.Ranges() {
+		md.Sources.Backfill += f.SearchTS(r.End) - f.SearchTS(r.Start)
+	}
+	md.Sources.Storage = md.Rows - md.Sources.Backfill
+}
+
+// budgets tracks a request's SLA phases: time spent per phase, deadlines, and the first
+// violation.
+type budgets struct {
+	clock     clock.Clock
+	policy    SLAPolicy
+	began     time.Time
+	node      string
+	spent     map[string]time.Duration
+	violation *SLAViolation
+}
+
+func newBudgets(c clock.Clock, policy SLAPolicy, began time.Time, node string) *budgets {
+	return &budgets{clock: c, policy: policy, began: began, node: node, spent: map[string]time.Duration{}}
+}
+
+func (b *budgets) budgetMS(phase string) int64 {
+	switch phase {
+	case PhaseStorage:
+		return b.policy.MaxWaitStorageMS
+	case PhaseBackfill:
+		return b.policy.MaxWaitBackfillMS
+	case PhaseLive:
+		return b.policy.MaxWaitLiveMS
+	case PhaseTotal:
+		return b.policy.TotalDeadlineMS
+	}
+	return 0
+}
+
+// withTotal bounds the whole request by total_deadline_ms.
+func (b *budgets) withTotal(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ms := b.policy.TotalDeadlineMS; ms > 0 {
+		return b.clock.WithDeadline(ctx, b.began.Add(time.Duration(ms)*time.Millisecond))
+	}
+	return context.WithCancel(ctx)
+}
+
+// phaseCtx bounds ctx by what is left of the phase's budget.
+func (b *budgets) phaseCtx(ctx context.Context, phase string) (context.Context, context.CancelFunc) {
+	ms := b.budgetMS(phase)
+	if ms <= 0 {
+		return context.WithCancel(ctx)
+	}
+	left := time.Duration(ms)*time.Millisecond - b.spent[phase]
+	return b.clock.WithDeadline(ctx, b.clock.Now().Add(left))
+}
+
+func (b *budgets) spend(phase string, since time.Time) {
+	b.spent[phase] += b.clock.Now().Sub(since)
+}
+
+// run executes fn under the phase's remaining budget (and the total deadline). It
+// reports whether a budget ran out; the error is fn's own failure, or
+// *SeamlessSLAExceeded when a budget ran out under fail_fast.
+func (b *budgets) run(parent, ctx context.Context, phase string, fn func(context.Context) error) (bool, error) {
+	pctx, cancel := b.phaseCtx(ctx, phase)
+	defer cancel()
+	start := b.clock.Now()
+	err := fn(pctx)
+	b.spend(phase, start)
+	if pctx.Err() == nil || parent.Err() != nil {
+		if err == nil && parent.Err() != nil {
+			err = parent.Err()
+		}
+		return false, err
+	}
+	return true, b.exceeded(b.expired(ctx, phase))
+}
+
+// expired describes the budget that ended a phase: the total deadline when that is
+// what fired, else the phase's own.
+func (b *budgets) expired(ctx context.Context, phase string) SLAViolation {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	if ctx.Err() != nil {
+		return SLAViolation{Phase: PhaseTotal, ElapsedMS: ms(b.clock.Now().Sub(b.began)), BudgetMS: b.policy.TotalDeadlineMS}
+	}
+	return SLAViolation{Phase: phase, ElapsedMS: ms(b.spent[phase]), BudgetMS: b.budgetMS(phase)}
+}
+
+// exceeded records v (the first violation wins) and returns *SeamlessSLAExceeded when
+// the policy says fail_fast, nil when the request should degrade instead.
+func (b *budgets) exceeded(v SLAViolation) error {
+	if b.violation == nil {
+		b.violation = &v
+	}
+	if b.policy.mode() == ViolationFailFast {
+		return &SeamlessSLAExceeded{NodeID: b.node, SLAViolation: v}
+	}
+	return nil
+}
+
+// phases reports each phase's elapsed milliseconds, plus the total.
+func (b *budgets) phases() map[string]float64 {
+	out := make(map[string]float64, len(b.spent)+1)
+	for k, v := range b.spent {
+		out[k] = float64(v.Microseconds()) / 1000
+	}
+	out[PhaseTotal] = float64(b.clock.Now().Sub(b.began).Microseconds()) / 1000
+	return out
+}
