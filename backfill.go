@@ -111,6 +111,8 @@ func (p *Provider) runChunks(ctx context.Context, pl plan, chunks []grid.Range, 
 	if len(chunks) == 0 {
 		return run
 	}
+	p.obs.BackfillJob(1)
+	defer p.obs.BackfillJob(-1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -211,9 +213,11 @@ func (p *Provider) fillUnderLease(ctx context.Context, pl plan, chunk, target gr
 	ctx, stopKeepalive := p.keepalive(ctx, lease)
 	err := p.fill(ctx, pl, chunk, target, lease, out)
 	stopKeepalive()
+	p.obs.ChunkDone(pl.series, lease.Key)
 	release := context.WithoutCancel(ctx)
 	if err != nil {
 		out.err = err
+		p.obs.BackfillFailure(pl.series)
 		if ferr := p.coord.Fail(release, lease, err.Error()); ferr != nil {
 			p.log.Warn("seamless.backfill.coordinator_fail_failed", "lease_key", lease.Key, "err", ferr)
 		}
@@ -233,7 +237,11 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 	if err != nil {
 		return fmt.Errorf("%s: read coverage: %w", pl.series, err)
 	}
-	for _, r := range cov.Missing(target).Ranges() {
+	need := cov.Missing(target)
+	total, done := need.Seconds(), int64(0)
+	claimed := p.clock.Now()
+	p.obs.ChunkProgress(pl.series, lease.Key, 0)
+	for _, r := range need.Ranges() {
 		f, attempts, err := p.fetchWithRetry(ctx, pl, r)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -247,6 +255,11 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 		}
 		out.bars += f.Len()
 		out.fetched = out.fetched.Add(r)
+		done += r.Len()
+		p.obs.ChunkProgress(pl.series, lease.Key, float64(done)/float64(total))
+		if n := f.Len(); n > 0 {
+			p.obs.ChunkFetched(pl.series, f.TS[n-1], p.clock.Now().Sub(claimed))
+		}
 	}
 	return nil
 }
@@ -300,6 +313,7 @@ func (p *Provider) fetchWithRetry(ctx context.Context, pl plan, r grid.Range) (*
 			return nil, attempt, err
 		}
 		delay := p.backoff(attempt)
+		p.obs.BackfillRetry(pl.series)
 		p.log.Warn("seamless.backfill.retry", "node_id", pl.series.NodeID, "interval", pl.series.Interval,
 			"range", r.String(), "attempt", attempt, "delay_ms", delay.Milliseconds(), "err", err)
 		if err := p.clock.Sleep(ctx, delay); err != nil {

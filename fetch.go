@@ -2,6 +2,7 @@ package seamless
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,6 +16,51 @@ import (
 // judge coverage and freshness.
 func (p *Provider) Fetch(ctx context.Context, req Request) (Result, error) {
 	began := p.clock.Now()
+	res, err := p.fetch(ctx, req, began)
+	code := "ok"
+	var se *SeamlessSLAExceeded
+	if errors.As(err, &se) {
+		p.obs.SLAViolation(se.Phase, ViolationFailFast)
+	}
+	if err != nil {
+		code = ErrorCode(err)
+	} else {
+		p.observe(res.Metadata)
+	}
+	strategy := req.Strategy
+	if strategy == "" {
+		strategy = Seamless
+	}
+	p.obs.Request(strategy, code, p.clock.Now().Sub(began))
+	return res, err
+}
+
+// observe reports a served response's measurements.
+func (p *Provider) observe(md Metadata) {
+	s := Series{NodeID: md.NodeID, Interval: md.Interval}
+	for phase, ms := range md.SLAPhases {
+		p.obs.Phase(md.NodeID, phase, time.Duration(ms*float64(time.Millisecond)))
+	}
+	p.obs.Served("storage", md.Sources.Storage)
+	p.obs.Served("backfill", md.Sources.Backfill)
+	stale := -1.0
+	if md.StalenessMS != nil {
+		stale = float64(*md.StalenessMS) / 1000
+	}
+	p.obs.Coverage(s, md.CoverageRatio, stale)
+	if v := md.SLAViolation; v != nil {
+		mode := md.DowngradeMode
+		if mode == "" {
+			mode = ViolationFailFast
+		}
+		p.obs.SLAViolation(v.Phase, mode)
+	}
+	if md.Downgraded {
+		p.obs.Downgrade(md.DowngradeMode, md.DowngradeReason)
+	}
+}
+
+func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Result, error) {
 	strategy, err := ParseStrategy(string(req.Strategy))
 	if err != nil {
 		return Result{}, err

@@ -30,6 +30,8 @@ type Config struct {
 	Clock  clock.Clock
 	Seed   uint64
 	Logger *slog.Logger
+	// Observer receives measurements (nil: discarded).
+	Observer Observer
 }
 
 // Provider answers Fetch requests from storage and upstream sources. It is safe for
@@ -43,6 +45,7 @@ type Provider struct {
 	maxBars  int64
 	clock    clock.Clock
 	log      *slog.Logger
+	obs      Observer
 
 	// upstream bounds concurrent upstream fetches across all requests
 	// (max_concurrent_requests).
@@ -84,6 +87,10 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.obs = cfg.Observer
+	if p.obs == nil {
+		p.obs = nopObserver{}
 	}
 	if p.maxBars <= 0 {
 		p.maxBars = DefaultMaxBars

@@ -40,6 +40,8 @@ type Options struct {
 	// Holder names this process in lease records (default "seamless").
 	Holder string
 	Logger *slog.Logger
+	// OnStaleClaim, if set, is called for each stale claim found (e.g. a metric).
+	OnStaleClaim func()
 }
 
 // Coordinator implements seamless.Coordinator on etcd.
@@ -52,7 +54,8 @@ type Coordinator struct {
 	mu     sync.Mutex
 	leases map[string]clientv3.LeaseID // key → etcd lease of the claims this process holds
 
-	stale atomic.Int64
+	stale   atomic.Int64
+	onStale func()
 }
 
 // New returns a Coordinator using an existing etcd client. The caller closes the client.
@@ -69,7 +72,7 @@ func New(cli *clientv3.Client, opts Options) *Coordinator {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{cli: cli, prefix: opts.Prefix, holder: opts.Holder, log: opts.Logger, leases: map[string]clientv3.LeaseID{}}
+	return &Coordinator{cli: cli, prefix: opts.Prefix, holder: opts.Holder, log: opts.Logger, leases: map[string]clientv3.LeaseID{}, onStale: opts.OnStaleClaim}
 }
 
 func (c *Coordinator) leaseKey(k string) string  { return c.prefix + "leases/" + k }
@@ -132,6 +135,9 @@ func (c *Coordinator) Claim(ctx context.Context, key string, ttl time.Duration) 
 		var old record
 		json.Unmarshal(prev[0].Value, &old)
 		c.stale.Add(1)
+		if c.onStale != nil {
+			c.onStale()
+		}
 		c.log.Warn("seamless.backfill.stale_claim", "lease_key", key, "stale_holder", old.Holder, "stale_since_ms", old.LeaseUntilMS, "token", token)
 	}
 	c.mu.Lock()

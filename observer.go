@@ -1,0 +1,53 @@
+package seamless
+
+import "time"
+
+// Observer receives the provider's measurements: phase durations, tier counts,
+// backfill progress, SLA verdicts. The Prometheus implementation lives in package
+// telemetry; tests can record calls. Methods must be cheap and safe for concurrent use.
+// Node ids passed here belong to requests that validated and routed, so label values
+// stay bounded by the series that exist or are configured.
+type Observer interface {
+	// Request is called once per Fetch with its strategy, error code ("ok" on
+	// success) and duration.
+	Request(strategy Strategy, code string, d time.Duration)
+	// Phase is called for each SLA phase a request ran.
+	Phase(nodeID, phase string, d time.Duration)
+	// Served counts bars answered from a tier (cache, storage, backfill, live).
+	Served(tier string, bars int)
+	// Coverage reports a response's coverage ratio and staleness (seconds, or -1 when
+	// it has no bars).
+	Coverage(s Series, ratio float64, stalenessSeconds float64)
+	// SLAViolation counts a budget violation and the mode it was handled with.
+	SLAViolation(phase string, mode OnViolation)
+	// Downgrade counts a downgraded response.
+	Downgrade(mode OnViolation, reason string)
+	// BackfillJob is called with +1 when a backfill run starts and -1 when it ends.
+	BackfillJob(delta int)
+	// ChunkProgress reports a leased chunk's completion ratio (0..1); ChunkDone ends it,
+	// so per-lease series do not outlive their lease.
+	ChunkProgress(s Series, leaseKey string, ratio float64)
+	ChunkDone(s Series, leaseKey string)
+	// ChunkFetched reports a chunk written: its newest bar and how long the chunk took
+	// from claim to write (the gap repair latency).
+	ChunkFetched(s Series, lastTS int64, latency time.Duration)
+	// BackfillRetry and BackfillFailure count retried attempts and failed chunks.
+	BackfillRetry(s Series)
+	BackfillFailure(s Series)
+}
+
+// nopObserver discards everything.
+type nopObserver struct{}
+
+func (nopObserver) Request(Strategy, string, time.Duration)   {}
+func (nopObserver) Phase(string, string, time.Duration)       {}
+func (nopObserver) Served(string, int)                        {}
+func (nopObserver) Coverage(Series, float64, float64)         {}
+func (nopObserver) SLAViolation(string, OnViolation)          {}
+func (nopObserver) Downgrade(OnViolation, string)             {}
+func (nopObserver) BackfillJob(int)                           {}
+func (nopObserver) ChunkProgress(Series, string, float64)     {}
+func (nopObserver) ChunkDone(Series, string)                  {}
+func (nopObserver) ChunkFetched(Series, int64, time.Duration) {}
+func (nopObserver) BackfillRetry(Series)                      {}
+func (nopObserver) BackfillFailure(Series)                    {}

@@ -1,0 +1,195 @@
+// Package telemetry turns the provider's measurements into Prometheus metrics with the
+// reference's names (SPEC §8), so existing dashboards and alerts keep working.
+//
+// Cardinality: node_id labels come only from requests that validated and routed to a
+// source, i.e. series that exist in storage or are configured; per-lease series
+// (backfill_completion_ratio) are deleted when their lease ends. Every histogram's
+// buckets fit its unit: seconds from 1 ms to 600 s, gap repair from 10 ms to 10 min.
+package telemetry
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seamless-data/seamless"
+)
+
+// SecondsBuckets span 1 ms to 10 min (the reference's default buckets stop at 10 s, so
+// its 240 s p99 alert could never fire).
+var SecondsBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 240, 300, 600}
+
+// MillisBuckets span 10 ms to 10 min, in milliseconds.
+var MillisBuckets = []float64{10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000, 600000}
+
+// Metrics implements seamless.Observer on Prometheus collectors.
+type Metrics struct {
+	slaDeadline         *prometheus.HistogramVec
+	requests            *prometheus.CounterVec
+	requestDuration     *prometheus.HistogramVec
+	barsServed          *prometheus.CounterVec
+	coverageRatio       *prometheus.GaugeVec
+	liveStaleness       *prometheus.GaugeVec
+	gapRepair           *prometheus.HistogramVec
+	jobsInProgress      prometheus.Gauge
+	lastTimestamp       *prometheus.GaugeVec
+	backfillFailures    *prometheus.CounterVec
+	backfillRetries     *prometheus.CounterVec
+	completionRatio     *prometheus.GaugeVec
+	staleClaims         prometheus.Counter
+	slaViolations       *prometheus.CounterVec
+	domainHolds         *prometheus.CounterVec
+	partialFills        *prometheus.CounterVec
+	coordinatorFallback prometheus.Counter
+}
+
+// New creates the metrics and registers them on reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		slaDeadline: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "seamless_sla_deadline_seconds", Help: "Time spent per SLA phase of a request.", Buckets: SecondsBuckets,
+		}, []string{"node_id", "phase"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seamless_requests_total", Help: "Fetch requests by strategy and outcome code (ok or an error code).",
+		}, []string{"strategy", "code"}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "seamless_request_duration_seconds", Help: "Fetch latency by strategy.", Buckets: SecondsBuckets,
+		}, []string{"strategy"}),
+		barsServed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seamless_bars_served_total", Help: "Bars answered, by tier.",
+		}, []string{"tier"}),
+		coverageRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "coverage_ratio", Help: "Coverage ratio of the latest response per series.",
+		}, []string{"node_id", "interval"}),
+		liveStaleness: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "live_staleness_seconds", Help: "Age of the newest bar of the latest response per series.",
+		}, []string{"node_id", "interval"}),
+		gapRepair: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gap_repair_latency_ms", Help: "Time from claiming a missing chunk to its bars being stored, ms.", Buckets: MillisBuckets,
+		}, []string{"node_id", "interval"}),
+		jobsInProgress: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "backfill_jobs_in_progress", Help: "Backfill runs in progress.",
+		}),
+		lastTimestamp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "backfill_last_timestamp", Help: "Newest bar ts (epoch seconds) written by backfill per series.",
+		}, []string{"node_id", "interval"}),
+		backfillFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backfill_failure_total", Help: "Backfill chunks that failed after retries.",
+		}, []string{"node_id", "interval"}),
+		backfillRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backfill_retry_total", Help: "Upstream fetch attempts retried.",
+		}, []string{"node_id", "interval"}),
+		completionRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "backfill_completion_ratio", Help: "Completion of each held backfill lease (removed when the lease ends).",
+		}, []string{"node_id", "interval", "lease_key"}),
+		staleClaims: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seamless_backfill_stale_claims_total", Help: "Leases found abandoned by a vanished holder.",
+		}),
+		slaViolations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seamless_sla_violations_total", Help: "SLA budget violations by phase and handling mode.",
+		}, []string{"phase", "mode"}),
+		domainHolds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "domain_gate_holds_total", Help: "Responses downgraded to hold, by reason.",
+		}, []string{"reason"}),
+		partialFills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partial_fill_returns_total", Help: "Responses returned partially under partial_fill, by reason.",
+		}, []string{"reason"}),
+		coordinatorFallback: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seamless_coordinator_fallback_total", Help: "Coordinator calls that fell back to the local guard because the coordinator was unreachable.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.slaDeadline, m.requests, m.requestDuration, m.barsServed, m.coverageRatio,
+		m.liveStaleness, m.gapRepair, m.jobsInProgress, m.lastTimestamp, m.backfillFailures, m.backfillRetries,
+		m.completionRatio, m.staleClaims, m.slaViolations, m.domainHolds, m.partialFills, m.coordinatorFallback} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+var _ seamless.Observer = (*Metrics)(nil)
+
+func iv(s seamless.Series) string { return strconv.FormatInt(s.Interval, 10) }
+
+// Request implements seamless.Observer.
+func (m *Metrics) Request(strategy seamless.Strategy, code string, d time.Duration) {
+	m.requests.WithLabelValues(string(strategy), code).Inc()
+	m.requestDuration.WithLabelValues(string(strategy)).Observe(d.Seconds())
+}
+
+// Phase implements seamless.Observer.
+func (m *Metrics) Phase(nodeID, phase string, d time.Duration) {
+	m.slaDeadline.WithLabelValues(nodeID, phase).Observe(d.Seconds())
+}
+
+// Served implements seamless.Observer.
+func (m *Metrics) Served(tier string, bars int) {
+	if bars > 0 {
+		m.barsServed.WithLabelValues(tier).Add(float64(bars))
+	}
+}
+
+// Coverage implements seamless.Observer.
+func (m *Metrics) Coverage(s seamless.Series, ratio, staleness float64) {
+	m.coverageRatio.WithLabelValues(s.NodeID, iv(s)).Set(ratio)
+	if staleness >= 0 {
+		m.liveStaleness.WithLabelValues(s.NodeID, iv(s)).Set(staleness)
+	}
+}
+
+// SLAViolation implements seamless.Observer.
+func (m *Metrics) SLAViolation(phase string, mode seamless.OnViolation) {
+	m.slaViolations.WithLabelValues(phase, string(mode)).Inc()
+}
+
+// Downgrade implements seamless.Observer: hold feeds domain_gate_holds_total,
+// partial_fill feeds partial_fill_returns_total (as in the reference).
+func (m *Metrics) Downgrade(mode seamless.OnViolation, reason string) {
+	switch mode {
+	case seamless.ViolationHold:
+		m.domainHolds.WithLabelValues(reason).Inc()
+	case seamless.ViolationPartialFill:
+		m.partialFills.WithLabelValues(reason).Inc()
+	}
+}
+
+// BackfillJob implements seamless.Observer.
+func (m *Metrics) BackfillJob(delta int) { m.jobsInProgress.Add(float64(delta)) }
+
+// ChunkProgress implements seamless.Observer.
+func (m *Metrics) ChunkProgress(s seamless.Series, leaseKey string, ratio float64) {
+	m.completionRatio.WithLabelValues(s.NodeID, iv(s), leaseKey).Set(ratio)
+}
+
+// ChunkDone implements seamless.Observer: the lease's series is deleted.
+func (m *Metrics) ChunkDone(s seamless.Series, leaseKey string) {
+	m.completionRatio.DeleteLabelValues(s.NodeID, iv(s), leaseKey)
+}
+
+// ChunkFetched implements seamless.Observer.
+func (m *Metrics) ChunkFetched(s seamless.Series, lastTS int64, latency time.Duration) {
+	m.lastTimestamp.WithLabelValues(s.NodeID, iv(s)).Set(float64(lastTS))
+	m.gapRepair.WithLabelValues(s.NodeID, iv(s)).Observe(float64(latency.Microseconds()) / 1000)
+}
+
+// BackfillRetry implements seamless.Observer.
+func (m *Metrics) BackfillRetry(s seamless.Series) {
+	m.backfillRetries.WithLabelValues(s.NodeID, iv(s)).Inc()
+}
+
+// BackfillFailure implements seamless.Observer.
+func (m *Metrics) BackfillFailure(s seamless.Series) {
+	m.backfillFailures.WithLabelValues(s.NodeID, iv(s)).Inc()
+}
+
+// StaleClaim counts a stale claim (wire it to the coordinator).
+func (m *Metrics) StaleClaim() { m.staleClaims.Inc() }
+
+// CoordinatorFallback counts a fallback to the local guard (wire it to
+// seamless.FallbackCoordinator.OnFallback).
+func (m *Metrics) CoordinatorFallback(string, error) { m.coordinatorFallback.Inc() }
+
+// JobsInProgress exposes the backfill_jobs_in_progress gauge (for tests and health).
+func (m *Metrics) JobsInProgress() prometheus.Gauge { return m.jobsInProgress }

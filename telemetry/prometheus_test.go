@@ -1,0 +1,89 @@
+package telemetry_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/source/demo"
+	"github.com/seamless-data/seamless/store/memstore"
+	"github.com/seamless-data/seamless/telemetry"
+)
+
+func TestProviderMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := telemetry.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := demo.New(demo.Options{})
+	p, err := seamless.New(seamless.Config{Store: memstore.New(), Sources: seamless.Sources{"demo": src}, Observer: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	node := "ohlcv:demo:BTC/USD:1m"
+	s := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	r := seamless.Request{NodeID: node, Interval: 60, Start: s, End: s + 3600}
+	if _, err := p.Fetch(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.Strategy = seamless.FailFast
+	if _, err := p.Fetch(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.End = s + 7*86400
+	if _, err := p.Fetch(ctx, r); err == nil {
+		t.Fatal("expected not_covered")
+	}
+	r.SLA = &seamless.SLAPolicy{MinCoverage: 0.99}
+	r.PartialOK = true
+	if _, err := p.Fetch(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	expect := `
+# HELP seamless_requests_total Fetch requests by strategy and outcome code (ok or an error code).
+# TYPE seamless_requests_total counter
+seamless_requests_total{code="not_covered",strategy="fail_fast"} 1
+seamless_requests_total{code="ok",strategy="fail_fast"} 2
+seamless_requests_total{code="ok",strategy="seamless"} 1
+# HELP domain_gate_holds_total Responses downgraded to hold, by reason.
+# TYPE domain_gate_holds_total counter
+domain_gate_holds_total{reason="coverage_breach"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expect), "seamless_requests_total", "domain_gate_holds_total"); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = true
+		if mf.GetName() == "backfill_completion_ratio" && len(mf.GetMetric()) != 0 {
+			t.Fatalf("completion ratio series outlived their leases: %v", mf.GetMetric())
+		}
+		if mf.GetName() == "seamless_sla_deadline_seconds" {
+			b := mf.GetMetric()[0].GetHistogram().GetBucket()
+			if top := b[len(b)-1].GetUpperBound(); top != 600 {
+				t.Fatalf("top bucket %v, want 600 s", top)
+			}
+		}
+	}
+	for _, name := range []string{"seamless_bars_served_total", "coverage_ratio", "live_staleness_seconds", "seamless_sla_deadline_seconds",
+		"gap_repair_latency_ms", "backfill_last_timestamp", "seamless_request_duration_seconds", "backfill_jobs_in_progress"} {
+		if !got[name] {
+			t.Errorf("metric %s not exported", name)
+		}
+	}
+	if v := testutil.ToFloat64(m.JobsInProgress()); v != 0 {
+		t.Fatalf("backfill_jobs_in_progress = %v after all jobs ended", v)
+	}
+}
