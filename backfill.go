@@ -346,15 +346,10 @@ func (p *Provider) fetchOnce(ctx context.Context, pl plan, r grid.Range) (*frame
 	if f == nil {
 		return frame.New(pl.schema, 0), nil
 	}
-	if !f.Schema().Equal(pl.schema) {
-		return nil, Permanent(fmt.Errorf("source returned columns %v, want %v", f.Schema().Names(), pl.schema.Names()))
-	}
 	if err := f.Validate(); err != nil {
 		return nil, Permanent(fmt.Errorf("source returned a malformed frame: %w", err))
 	}
-	// Keep only grid-aligned bars inside the fetched range, sorted, last one per ts.
-	iv := pl.series.Interval
-	return f.Normalize(func(ts int64) bool { return r.Contains(ts) && ts%iv == 0 }), nil
+	return p.normalizeFetched(ctx, pl, r, f)
 }
 
 // schedule queues background backfill of the chunks of missing (partial_fill) and

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/seamless-data/seamless/conformance"
+
 	"github.com/seamless-data/seamless/grid"
 )
 
@@ -18,8 +20,10 @@ const (
 	CodeUpstreamFailed = "upstream_failed"
 	CodeSLAExceeded    = "sla_exceeded"
 	CodeDomainPolicy   = "domain_policy"
-	CodeInternal       = "internal"
-	CodeCanceled       = "canceled"
+	// CodeConformanceBlocked is conformance.ErrorCode.
+	CodeConformanceBlocked = conformance.ErrorCode
+	CodeInternal           = "internal"
+	CodeCanceled           = "canceled"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -133,6 +137,7 @@ func ErrorCode(err error) string {
 	var ue *UpstreamError
 	var se *SeamlessSLAExceeded
 	var de *SeamlessDomainPolicyError
+	var ce *conformance.PipelineError
 	switch {
 	case err == nil:
 		return ""
@@ -146,6 +151,8 @@ func ErrorCode(err error) string {
 		return CodeSLAExceeded
 	case errors.As(err, &de):
 		return CodeDomainPolicy
+	case errors.As(err, &ce):
+		return CodeConformanceBlocked
 	case errors.As(err, &ue):
 		return CodeUpstreamFailed
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrClosed):

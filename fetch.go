@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/seamless-data/seamless/clock"
+	"github.com/seamless-data/seamless/conformance"
+	"github.com/seamless-data/seamless/fingerprint"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
 )
@@ -73,6 +75,10 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	if err != nil {
 		return Result{}, err
 	}
+	cpolicy, err := conformance.PolicyByName(req.Conformance)
+	if err != nil {
+		return Result{}, &RequestError{Field: "conformance", Message: err.Error()}
+	}
 	pl, err := p.resolve(req.NodeID, req.Interval)
 	if err != nil {
 		return Result{}, err
@@ -82,6 +88,9 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	if domain.pointInTime() {
 		if req.AsOf.IsZero() {
 			return Result{}, &SeamlessDomainPolicyError{Domain: domain, NodeID: req.NodeID, Reason: "as_of is required for backtest/dryrun domains"}
+		}
+		if p.artifacts == nil {
+			return Result{}, &SeamlessDomainPolicyError{Domain: domain, NodeID: req.NodeID, Reason: "backtest/dryrun need artifact-backed data, and no artifact registrar is configured"}
 		}
 		if req.AsOf.Before(now) {
 			now = req.AsOf
@@ -179,7 +188,22 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	if domain.pointInTime() {
 		f = f.Slice(0, f.SearchTS(pl.closed.End))
 	}
+	if f.Len() > 0 {
+		if f, err = p.check(ctx, pl, f, cov, cpolicy, req.PartialOK, &md); err != nil {
+			return Result{}, err
+		}
+	}
 	p.describe(&md, pl, f, cov, fetched, now)
+	if req.Fingerprint || domain.pointInTime() {
+		md.DatasetFingerprint = fingerprint.Dataset(f, fingerprint.Meta{NodeID: md.NodeID, Interval: md.Interval, CoverageBounds: md.CoverageBounds})
+	}
+	if domain.pointInTime() {
+		uri, err := p.artifacts.Publish(ctx, ArtifactRequest{Series: pl.series, Range: pl.want, Frame: f, AsOf: now, ConformanceFlags: md.ConformanceFlags})
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: publish artifact: %w", pl.series, err)
+		}
+		md.ManifestURI = uri
+	}
 
 	if b.violation != nil {
 		ds = append([]decision{{policy.mode(), ReasonSLAViolation}}, ds...)

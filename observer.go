@@ -1,6 +1,10 @@
 package seamless
 
-import "time"
+import (
+	"time"
+
+	"github.com/seamless-data/seamless/conformance"
+)
 
 // Observer receives the provider's measurements: phase durations, tier counts,
 // backfill progress, SLA verdicts. The Prometheus implementation lives in package
@@ -34,6 +38,8 @@ type Observer interface {
 	// BackfillRetry and BackfillFailure count retried attempts and failed chunks.
 	BackfillRetry(s Series)
 	BackfillFailure(s Series)
+	// Conformance reports a conformance pipeline run's findings.
+	Conformance(s Series, rep conformance.Report)
 }
 
 // nopObserver discards everything.
@@ -51,3 +57,4 @@ func (nopObserver) ChunkDone(Series, string)                  {}
 func (nopObserver) ChunkFetched(Series, int64, time.Duration) {}
 func (nopObserver) BackfillRetry(Series)                      {}
 func (nopObserver) BackfillFailure(Series)                    {}
+func (nopObserver) Conformance(Series, conformance.Report)    {}

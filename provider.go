@@ -32,20 +32,28 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer receives measurements (nil: discarded).
 	Observer Observer
+	// Reports archives conformance reports (nil: not archived).
+	Reports ReportSink
+	// Artifacts publishes artifact-backed responses; backtest and dryrun requests need
+	// it (nil: those domains are refused).
+	Artifacts ArtifactPublisher
 }
 
 // Provider answers Fetch requests from storage and upstream sources. It is safe for
 // concurrent use. Close stops its background backfills; it does not close the Store.
 type Provider struct {
-	store    Store
-	sources  Router
-	coord    Coordinator
-	cfg      BackfillConfig
-	leaseTTL time.Duration
-	maxBars  int64
-	clock    clock.Clock
-	log      *slog.Logger
-	obs      Observer
+	store     Store
+	sources   Router
+	coord     Coordinator
+	cfg       BackfillConfig
+	leaseTTL  time.Duration
+	maxBars   int64
+	clock     clock.Clock
+	log       *slog.Logger
+	obs       Observer
+	reports   ReportSink
+	artifacts ArtifactPublisher
+	last      lastReport
 
 	// upstream bounds concurrent upstream fetches across all requests
 	// (max_concurrent_requests).
@@ -88,6 +96,7 @@ func New(cfg Config) (*Provider, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.reports, p.artifacts = cfg.Reports, cfg.Artifacts
 	p.obs = cfg.Observer
 	if p.obs == nil {
 		p.obs = nopObserver{}

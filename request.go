@@ -54,6 +54,12 @@ type Request struct {
 	// WorldID and ExecutionDomain place the request in a world and domain (SPEC §5).
 	WorldID         string
 	ExecutionDomain string
+	// Conformance names the conformance preset deciding which findings block:
+	// "" or "default", "strict-blocking", "permissive-dev".
+	Conformance string
+	// Fingerprint asks for dataset_fingerprint in the metadata (always computed for
+	// backtest and dryrun, whose responses are published as artifacts).
+	Fingerprint bool
 	// AsOf is the instant the caller's view of the data is fixed at (zero: now).
 	// backtest and dryrun require it; live and shadow require it never to go back.
 	AsOf time.Time
@@ -89,6 +95,14 @@ type Metadata struct {
 	StalenessMS   *int64       `json:"staleness_ms"`
 	Sources       TierCounts   `json:"sources"`
 	Backfill      BackfillInfo `json:"backfill"`
+
+	// ConformanceFlags and ConformanceWarnings are null when the pipeline did not run
+	// (an empty response).
+	ConformanceFlags    map[string]int `json:"conformance_flags"`
+	ConformanceWarnings []string       `json:"conformance_warnings"`
+	ConformanceVersion  string         `json:"conformance_version,omitempty"`
+	DatasetFingerprint  string         `json:"dataset_fingerprint,omitempty"`
+	ManifestURI         string         `json:"manifest_uri,omitempty"`
 
 	Downgraded      bool          `json:"downgraded"`
 	DowngradeMode   OnViolation   `json:"downgrade_mode,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/artifact"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
 	"github.com/seamless-data/seamless/source/demo"
@@ -237,7 +238,8 @@ func TestSLAPresetsAndValidation(t *testing.T) {
 }
 
 func TestExecutionDomains(t *testing.T) {
-	e := newEnv(t, seamless.Config{})
+	reg := artifact.NewDirRegistrar(t.TempDir(), nil)
+	e := newEnv(t, seamless.Config{Artifacts: artifact.Publisher(reg, "test")})
 	ctx := context.Background()
 	for _, alias := range []string{"backtest", "Backtesting", "offline", "paper", "sim"} {
 		r := req(day(2), day(1), "")
@@ -265,6 +267,23 @@ func TestExecutionDomains(t *testing.T) {
 	}
 	if n := res.Frame.Len(); n != 720 || res.Frame.TS[n-1] != day(2)+43200-60 || res.Metadata.CoverageRatio != 1 {
 		t.Fatalf("backtest as_of served %d bars, ratio %v", n, res.Metadata.CoverageRatio)
+	}
+	// The response is artifact-backed: published, fingerprinted, and replayable.
+	md := res.Metadata
+	if !strings.HasPrefix(md.ManifestURI, "file://") || !strings.HasPrefix(md.DatasetFingerprint, "sha256:") {
+		t.Fatalf("artifact metadata: %+v", md)
+	}
+	m, replay, err := reg.Get(ctx, node, md.DatasetFingerprint)
+	if err != nil || replay.Len() != 720 || m.AsOf.Unix() != r.AsOf.Unix() {
+		t.Fatalf("artifact replay: %v, %d rows, %+v", err, replay.Len(), m)
+	}
+	again, err := e.p.Fetch(ctx, r)
+	if err != nil || again.Metadata.DatasetFingerprint != md.DatasetFingerprint {
+		t.Fatalf("same backtest, different fingerprint: %v %s", err, again.Metadata.DatasetFingerprint)
+	}
+	noReg := newEnv(t, seamless.Config{})
+	if _, err := noReg.p.Fetch(ctx, r); seamless.ErrorCode(err) != "domain_policy" {
+		t.Fatalf("backtest without a registrar: %v", err)
 	}
 	// Live: as_of must not go back per (world, node).
 	r = req(day(2), day(1), "")

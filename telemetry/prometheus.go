@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/conformance"
 )
 
 // SecondsBuckets span 1 ms to 10 min (the reference's default buckets stop at 10 s, so
@@ -42,6 +43,8 @@ type Metrics struct {
 	domainHolds         *prometheus.CounterVec
 	partialFills        *prometheus.CounterVec
 	coordinatorFallback prometheus.Counter
+	conformanceFlags    *prometheus.CounterVec
+	conformanceWarnings *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them on reg.
@@ -98,10 +101,17 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		coordinatorFallback: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "seamless_coordinator_fallback_total", Help: "Coordinator calls that fell back to the local guard because the coordinator was unreachable.",
 		}),
+		conformanceFlags: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seamless_conformance_flag_total", Help: "Conformance findings by flag.",
+		}, []string{"node_id", "interval", "flag_type"}),
+		conformanceWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seamless_conformance_warning_total", Help: "Conformance warnings.",
+		}, []string{"node_id", "interval"}),
 	}
 	for _, c := range []prometheus.Collector{m.slaDeadline, m.requests, m.requestDuration, m.barsServed, m.coverageRatio,
 		m.liveStaleness, m.gapRepair, m.jobsInProgress, m.lastTimestamp, m.backfillFailures, m.backfillRetries,
-		m.completionRatio, m.staleClaims, m.slaViolations, m.domainHolds, m.partialFills, m.coordinatorFallback} {
+		m.completionRatio, m.staleClaims, m.slaViolations, m.domainHolds, m.partialFills, m.coordinatorFallback,
+		m.conformanceFlags, m.conformanceWarnings} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -193,3 +203,13 @@ func (m *Metrics) CoordinatorFallback(string, error) { m.coordinatorFallback.Inc
 
 // JobsInProgress exposes the backfill_jobs_in_progress gauge (for tests and health).
 func (m *Metrics) JobsInProgress() prometheus.Gauge { return m.jobsInProgress }
+
+// Conformance implements seamless.Observer.
+func (m *Metrics) Conformance(s seamless.Series, rep conformance.Report) {
+	for flag, n := range rep.FlagsCounts {
+		m.conformanceFlags.WithLabelValues(s.NodeID, iv(s), flag).Add(float64(n))
+	}
+	if n := len(rep.Warnings); n > 0 {
+		m.conformanceWarnings.WithLabelValues(s.NodeID, iv(s)).Add(float64(n))
+	}
+}

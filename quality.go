@@ -1,0 +1,109 @@
+package seamless
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/seamless-data/seamless/conformance"
+	"github.com/seamless-data/seamless/fingerprint"
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+)
+
+// ConformanceVersion is the version of the conformance rules reported in metadata.
+const ConformanceVersion = fingerprint.ConformanceVersion
+
+// ReportSink archives conformance reports (the embedded default writes JSON lines per
+// series under the data dir; see internal/reportlog).
+type ReportSink interface {
+	Archive(ctx context.Context, s Series, r grid.Range, rep conformance.Report) error
+}
+
+// ArtifactPublisher stores a response as an immutable, fingerprinted artifact (package
+// artifact provides directory and S3 implementations). backtest and dryrun responses
+// are artifact-backed, so a run can be replayed from exactly the data it saw.
+type ArtifactPublisher interface {
+	Publish(ctx context.Context, a ArtifactRequest) (uri string, err error)
+}
+
+// ArtifactRequest is what a response contributes to an artifact.
+type ArtifactRequest struct {
+	Series           Series
+	Range            grid.Range
+	Frame            *frame.Frame
+	AsOf             time.Time
+	ConformanceFlags map[string]int
+}
+
+// lastReport keeps the provider's most recent conformance report.
+type lastReport struct {
+	mu  sync.Mutex
+	rep conformance.Report
+	ok  bool
+}
+
+// LastConformanceReport returns the report of the most recent response that ran the
+// conformance pipeline, blocked or not.
+func (p *Provider) LastConformanceReport() (conformance.Report, bool) {
+	p.last.mu.Lock()
+	defer p.last.mu.Unlock()
+	return p.last.rep, p.last.ok
+}
+
+func (p *Provider) conformanceOptions(pl plan, r grid.Range) conformance.Options {
+	opts, _ := conformance.OptionsFor(pl.node.Kind, pl.series.Interval)
+	opts.Range = r
+	return opts
+}
+
+// check runs the conformance pipeline on a response frame, records the report and
+// fills the metadata. It returns the normalised frame, or *conformance.PipelineError
+// when the policy blocks and partial_ok is off.
+func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.Set, policy conformance.Policy, partialOK bool, md *Metadata) (*frame.Frame, error) {
+	opts := p.conformanceOptions(pl, pl.closed)
+	// Covered grid points without bars are market gaps: still reported as gap, and
+	// counted as known_gap so consumers can tell them from holes.
+	opts.KnownGaps = cov.IntersectRange(pl.closed)
+	out, rep, err := conformance.Run(conformance.Input{Frame: f}, opts)
+	if err != nil {
+		return nil, err
+	}
+	md.ConformanceFlags, md.ConformanceWarnings, md.ConformanceVersion = rep.FlagsCounts, rep.Warnings, ConformanceVersion
+	p.last.mu.Lock()
+	p.last.rep, p.last.ok = rep, true
+	p.last.mu.Unlock()
+	p.obs.Conformance(pl.series, rep)
+	if p.reports != nil && !rep.Clean() {
+		if err := p.reports.Archive(ctx, pl.series, pl.want, rep); err != nil {
+			p.log.Warn("seamless.conformance.archive_failed", "node_id", pl.series.NodeID, "err", err)
+		}
+	}
+	if blocking := policy.Blocking(rep); len(blocking) > 0 && !partialOK {
+		return nil, &conformance.PipelineError{Report: rep, Blocking: blocking}
+	}
+	return out, nil
+}
+
+// normalizeFetched runs the pipeline on upstream data before it is stored, so storage
+// only ever holds normalised bars (cast, sorted, unique, on the grid, inside r). The
+// findings are archived; blocking is decided when the data is served.
+func (p *Provider) normalizeFetched(ctx context.Context, pl plan, r grid.Range, f *frame.Frame) (*frame.Frame, error) {
+	out, rep, err := conformance.Run(conformance.Input{Frame: f}, p.conformanceOptions(pl, grid.Range{}))
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	if !rep.Clean() {
+		p.obs.Conformance(pl.series, rep)
+		if p.reports != nil {
+			if err := p.reports.Archive(ctx, pl.series, r, rep); err != nil {
+				p.log.Warn("seamless.conformance.archive_failed", "node_id", pl.series.NodeID, "err", err)
+			}
+		}
+	}
+	// Keep only what lies in the fetched range: the pipeline checked the grid.
+	if lo, hi := out.SearchTS(r.Start), out.SearchTS(r.End); lo != 0 || hi != out.Len() {
+		out = out.Slice(lo, hi)
+	}
+	return out, nil
+}
