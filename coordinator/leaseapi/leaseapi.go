@@ -1,0 +1,265 @@
+// Package leaseapi serves a seamless.Coordinator over HTTP in the reference's lease wire
+// protocol, so its Python clients work unchanged, and provides Client, a
+// seamless.Coordinator that talks to such a server (thin workers use a remote
+// coordinator with SEAMLESS_COORDINATOR_URL=http://…).
+//
+// Routes (JSON bodies; tokens are decimal strings on output, strings or numbers on
+// input):
+//
+//	POST /v1/leases/claim     {"key","lease_ms"}          → 200 {"lease":{"key","token","lease_until_ms"},"completion_ratio"}
+//	                                                         409 {"error":{"code":"lease_held",…}} when held
+//	POST /v1/leases/renew     {"key","token","lease_ms"}  → 200 {"lease":{…}}; 409 lease_lost
+//	POST /v1/leases/complete  {"key","token"}             → 200 {"ok":true,"completion_ratio":1}; 409 lease_lost
+//	POST /v1/leases/fail      {"key","token","reason"}    → 200 {"ok":true,"completion_ratio":0}; 409 lease_lost
+//	GET  /v1/leases                                        → 200 {"leases":[{"key","holder","token","lease_until_ms","progress"}]}
+//	GET  /v1/leases/wait?key=K&timeout_ms=N                → 200 {"free":true|false} (long poll)
+//	GET  /healthz                                          → 200 {"status":"ok"}
+//
+// completion_ratio on claim is the ratio the key last ended with (1 after complete, 0
+// after fail), absent for a key never ended.
+package leaseapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/seamless-data/seamless"
+)
+
+// MaxBody bounds request bodies.
+const MaxBody = 64 << 10
+
+// Token is a fencing token on the wire: written as a decimal string, read from a
+// string or a number.
+type Token uint64
+
+// MarshalJSON writes the token as a string.
+func (t Token) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatUint(uint64(t), 10) + `"`), nil
+}
+
+// UnmarshalJSON reads a string or a number.
+func (t *Token) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(s) >= 2 && s[0] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("token %s: want a decimal integer", b)
+	}
+	*t = Token(v)
+	return nil
+}
+
+// WireLease is a lease on the wire.
+type WireLease struct {
+	Key          string `json:"key"`
+	Token        Token  `json:"token"`
+	LeaseUntilMS int64  `json:"lease_until_ms"`
+}
+
+type claimReq struct {
+	Key     string `json:"key"`
+	LeaseMS int64  `json:"lease_ms"`
+	Token   Token  `json:"token"`
+	Reason  string `json:"reason"`
+}
+
+type claimResp struct {
+	Lease           WireLease `json:"lease"`
+	CompletionRatio *float64  `json:"completion_ratio,omitempty"`
+}
+
+// LeaseView is one held lease as GET /v1/leases lists it.
+type LeaseView struct {
+	Key          string  `json:"key"`
+	Holder       string  `json:"holder"`
+	Token        Token   `json:"token"`
+	LeaseUntilMS int64   `json:"lease_until_ms"`
+	Progress     float64 `json:"progress"`
+}
+
+// Handler serves c.
+type Handler struct {
+	c   seamless.Coordinator
+	mux *http.ServeMux
+
+	mu    sync.Mutex
+	ended map[string]float64 // last completion ratio per key
+}
+
+// NewHandler returns the lease API over c.
+func NewHandler(c seamless.Coordinator) *Handler {
+	h := &Handler{c: c, mux: http.NewServeMux(), ended: map[string]float64{}}
+	h.mux.HandleFunc("POST /v1/leases/claim", h.claim)
+	h.mux.HandleFunc("POST /v1/leases/renew", h.renew)
+	h.mux.HandleFunc("POST /v1/leases/complete", h.complete)
+	h.mux.HandleFunc("POST /v1/leases/fail", h.fail)
+	h.mux.HandleFunc("GET /v1/leases", h.list)
+	h.mux.HandleFunc("GET /v1/leases/wait", h.wait)
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, needToken bool) (claimReq, bool) {
+	var req claimReq
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err := dec.Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, "bad_request", "body: "+err.Error())
+		return req, false
+	}
+	if req.Key == "" {
+		writeErr(w, http.StatusBadRequest, "bad_request", "key is required")
+		return req, false
+	}
+	if needToken && req.Token == 0 {
+		writeErr(w, http.StatusBadRequest, "bad_request", "token is required")
+		return req, false
+	}
+	return req, true
+}
+
+// coordErr maps coordinator errors to statuses: held and lost are 409 (the reference's
+// "held elsewhere"), anything else means the coordinator itself failed (503).
+func coordErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, seamless.ErrLeaseHeld):
+		writeErr(w, http.StatusConflict, "lease_held", err.Error())
+	case errors.Is(err, seamless.ErrLeaseLost):
+		writeErr(w, http.StatusConflict, "lease_lost", err.Error())
+	default:
+		writeErr(w, http.StatusServiceUnavailable, "coordinator_unavailable", err.Error())
+	}
+}
+
+func ttl(ms int64) time.Duration {
+	if ms <= 0 {
+		return seamless.DefaultBackfillConfig().DistributedLeaseTTL
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+func (h *Handler) claim(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.decode(w, r, false)
+	if !ok {
+		return
+	}
+	l, err := h.c.Claim(r.Context(), req.Key, ttl(req.LeaseMS))
+	if err != nil {
+		coordErr(w, err)
+		return
+	}
+	resp := claimResp{Lease: WireLease{Key: l.Key, Token: Token(l.Token), LeaseUntilMS: l.LeaseUntilMS}}
+	h.mu.Lock()
+	if ratio, ok := h.ended[req.Key]; ok {
+		resp.CompletionRatio = &ratio
+	}
+	h.mu.Unlock()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *Handler) renew(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.decode(w, r, true)
+	if !ok {
+		return
+	}
+	l, err := h.c.Renew(r.Context(), seamless.Lease{Key: req.Key, Token: uint64(req.Token)}, ttl(req.LeaseMS))
+	if err != nil {
+		coordErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, claimResp{Lease: WireLease{Key: l.Key, Token: Token(l.Token), LeaseUntilMS: l.LeaseUntilMS}})
+}
+
+func (h *Handler) end(w http.ResponseWriter, r *http.Request, ratio float64, do func(context.Context, seamless.Lease, string) error) {
+	req, ok := h.decode(w, r, true)
+	if !ok {
+		return
+	}
+	if err := do(r.Context(), seamless.Lease{Key: req.Key, Token: uint64(req.Token)}, req.Reason); err != nil {
+		coordErr(w, err)
+		return
+	}
+	h.mu.Lock()
+	h.ended[req.Key] = ratio
+	h.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "completion_ratio": ratio})
+}
+
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request) {
+	h.end(w, r, 1, func(ctx context.Context, l seamless.Lease, _ string) error { return h.c.Complete(ctx, l) })
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request) {
+	h.end(w, r, 0, func(ctx context.Context, l seamless.Lease, reason string) error {
+		if reason == "" {
+			reason = "unspecified"
+		}
+		return h.c.Fail(ctx, l, reason)
+	})
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	infos, err := h.c.Inspect(r.Context())
+	if err != nil {
+		coordErr(w, err)
+		return
+	}
+	out := make([]LeaseView, 0, len(infos))
+	for _, i := range infos {
+		out = append(out, LeaseView{Key: i.Key, Holder: i.Holder, Token: Token(i.Token), LeaseUntilMS: i.LeaseUntilMS})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"leases": out})
+}
+
+// maxWait bounds one long poll; clients poll again.
+const maxWait = 30 * time.Second
+
+func (h *Handler) wait(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("key")
+	if key == "" {
+		writeErr(w, http.StatusBadRequest, "bad_request", "key is required")
+		return
+	}
+	d := maxWait
+	if v := r.URL.Query().Get("timeout_ms"); v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms <= 0 {
+			writeErr(w, http.StatusBadRequest, "bad_request", "timeout_ms: want a positive integer")
+			return
+		}
+		d = min(time.Duration(ms)*time.Millisecond, maxWait)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d)
+	defer cancel()
+	err := h.c.Wait(ctx, key)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]bool{"free": true})
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+		writeJSON(w, http.StatusOK, map[string]bool{"free": false})
+	default:
+		coordErr(w, err)
+	}
+}

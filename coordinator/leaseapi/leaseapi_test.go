@@ -1,0 +1,175 @@
+package leaseapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/coordinator/leaseapi"
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/source/demo"
+	"github.com/seamless-data/seamless/store/memstore"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func post(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %s", err, b)
+	}
+	return resp.StatusCode, m
+}
+
+// TestReferenceWireProtocol speaks the reference's JSON exactly as its Python client
+// does.
+func TestReferenceWireProtocol(t *testing.T) {
+	srv := httptest.NewServer(leaseapi.NewHandler(seamless.NewMemCoordinator(nil)))
+	defer srv.Close()
+	key := "ohlcv%3Abinance%3ABTC%2FUSDT%3A1m:60:0:54000"
+	code, m := post(t, srv.URL+"/v1/leases/claim", `{"key":"`+key+`","lease_ms":60000}`)
+	if code != 200 {
+		t.Fatalf("claim %d %v", code, m)
+	}
+	l := m["lease"].(map[string]any)
+	token, ok := l["token"].(string)
+	if !ok || token == "" || l["lease_until_ms"].(float64) <= 0 {
+		t.Fatalf("claim body %v", m)
+	}
+	if _, has := m["completion_ratio"]; has {
+		t.Fatalf("fresh key has a completion_ratio: %v", m)
+	}
+	if code, m = post(t, srv.URL+"/v1/leases/claim", `{"key":"`+key+`","lease_ms":60000}`); code != 409 {
+		t.Fatalf("second claim %d %v, want 409", code, m)
+	}
+	if code, m = post(t, srv.URL+"/v1/leases/renew", `{"key":"`+key+`","token":"`+token+`","lease_ms":60000}`); code != 200 {
+		t.Fatalf("renew %d %v", code, m)
+	}
+	resp, _ := http.Get(srv.URL + "/v1/leases")
+	var list struct{ Leases []leaseapi.LeaseView }
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if len(list.Leases) != 1 || list.Leases[0].Key != key {
+		t.Fatalf("list %+v", list)
+	}
+	// Tokens may come back as numbers too.
+	if code, m = post(t, srv.URL+"/v1/leases/complete", `{"key":"`+key+`","token":`+token+`}`); code != 200 || m["completion_ratio"].(float64) != 1 {
+		t.Fatalf("complete %d %v", code, m)
+	}
+	if code, m = post(t, srv.URL+"/v1/leases/complete", `{"key":"`+key+`","token":"`+token+`"}`); code != 409 {
+		t.Fatalf("complete twice %d %v, want 409", code, m)
+	}
+	code, m = post(t, srv.URL+"/v1/leases/claim", `{"key":"`+key+`","lease_ms":60000}`)
+	if code != 200 || m["completion_ratio"].(float64) != 1 {
+		t.Fatalf("reclaim %d %v", code, m)
+	}
+	tok2 := m["lease"].(map[string]any)["token"].(string)
+	if code, m = post(t, srv.URL+"/v1/leases/fail", `{"key":"`+key+`","token":"`+tok2+`","reason":"upstream 503"}`); code != 200 || m["completion_ratio"].(float64) != 0 {
+		t.Fatalf("fail %d %v", code, m)
+	}
+	for _, bad := range []string{`{`, `{"lease_ms":1}`, `{"key":"k","token":"x"}`} {
+		if code, _ = post(t, srv.URL+"/v1/leases/complete", bad); code != 400 {
+			t.Errorf("body %s: %d, want 400", bad, code)
+		}
+	}
+	resp, _ = http.Get(srv.URL + "/healthz")
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz %d", resp.StatusCode)
+	}
+}
+
+func TestClientIsACoordinator(t *testing.T) {
+	srv := httptest.NewServer(leaseapi.NewHandler(seamless.NewMemCoordinator(nil)))
+	defer srv.Close()
+	ctx := context.Background()
+	a, b := leaseapi.NewClient(srv.URL, nil), leaseapi.NewClient(srv.URL, nil)
+	l, err := a.Claim(ctx, "k", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "k", time.Minute); !errors.Is(err, seamless.ErrLeaseHeld) {
+		t.Fatalf("held: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Wait(ctx, "k") }()
+	time.Sleep(20 * time.Millisecond)
+	if err := a.Complete(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Complete(ctx, l); !errors.Is(err, seamless.ErrLeaseLost) {
+		t.Fatalf("lost: %v", err)
+	}
+	if _, err := leaseapi.NewClient("http://127.0.0.1:1", nil).Claim(ctx, "k", time.Second); err == nil || errors.Is(err, seamless.ErrLeaseHeld) {
+		t.Fatalf("unreachable coordinator must not look held: %v", err)
+	}
+}
+
+type counting struct {
+	mu    sync.Mutex
+	calls map[grid.Range]int
+}
+
+func (c *counting) Fetch(_ context.Context, s seamless.Series, r grid.Range) (*frame.Frame, error) {
+	c.mu.Lock()
+	c.calls[r]++
+	c.mu.Unlock()
+	time.Sleep(3 * time.Millisecond)
+	return demo.Bars(s.NodeID, s.Interval, r), nil
+}
+
+// TestThinWorkersShareARemoteCoordinator: two providers coordinating through the HTTP
+// lease API fetch each chunk once.
+func TestThinWorkersShareARemoteCoordinator(t *testing.T) {
+	srv := httptest.NewServer(leaseapi.NewHandler(seamless.NewMemCoordinator(nil)))
+	defer srv.Close()
+	st, src := memstore.New(), &counting{calls: map[grid.Range]int{}}
+	var ps []*seamless.Provider
+	for range 2 {
+		p, err := seamless.New(seamless.Config{Store: st, Sources: seamless.Sources{"demo": src}, Coordinator: leaseapi.NewClient(srv.URL, nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		ps = append(ps, p)
+	}
+	base := time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC).Unix()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := base + int64(i%3)*7200
+			if _, err := ps[i%2].Fetch(context.Background(), seamless.Request{NodeID: "ohlcv:demo:A:1m", Interval: 60, Start: s, End: s + 86400, Strategy: seamless.AutoBackfill}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for r, n := range src.calls {
+		if n != 1 {
+			t.Errorf("%v fetched %d times", r, n)
+		}
+	}
+}
