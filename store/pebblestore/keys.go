@@ -3,7 +3,6 @@ package pebblestore
 import (
 	"encoding/binary"
 	"errors"
-	"math"
 
 	"github.com/seamless-data/seamless"
 )
@@ -23,26 +22,6 @@ const (
 	kindMeta  = 'm'
 	kindBlock = 'b'
 )
-
-// blockWidth is the width in seconds of a series' blocks: bars grid points, or a
-// single grid point for intervals so large that bars of them overflow int64.
-func blockWidth(interval, bars int64) int64 {
-	if interval > math.MaxInt64/bars {
-		return interval
-	}
-	return interval * bars
-}
-
-// blockIndex returns the block holding ts: floor(ts / width). Blocks are aligned from
-// epoch 0, so every write and read of a series agrees on them. Dividing, rather than
-// computing an aligned start, cannot overflow at the ends of time.
-func blockIndex(ts, width int64) int64 {
-	q := ts / width
-	if ts%width < 0 {
-		q--
-	}
-	return q
-}
 
 func seriesKey(s seamless.Series) []byte {
 	k := make([]byte, 0, binary.MaxVarintLen64+len(s.NodeID)+8)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/store/internal/block"
 )
 
 // seriesMeta is what a series' meta key holds: its block size in bars (fixed when the
@@ -42,7 +43,7 @@ func encodeMeta(m seriesMeta) ([]byte, error) {
 	b := make([]byte, 0, 2+binary.MaxVarintLen64*(2+2*len(rs))+len(schema))
 	b = append(b, metaVersion)
 	b = binary.AppendUvarint(b, uint64(m.blockBars))
-	b = append(b, boolByte(m.hasSchema))
+	b = append(b, block.BoolByte(m.hasSchema))
 	b = binary.AppendUvarint(b, uint64(len(schema)))
 	b = append(b, schema...)
 	b = binary.AppendUvarint(b, uint64(len(rs)))
@@ -51,13 +52,6 @@ func encodeMeta(m seriesMeta) ([]byte, error) {
 		b = binary.AppendVarint(b, r.End)
 	}
 	return b, nil
-}
-
-func boolByte(v bool) byte {
-	if v {
-		return 1
-	}
-	return 0
 }
 
 var errShort = errors.New("truncated")

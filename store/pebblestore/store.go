@@ -3,11 +3,11 @@
 //
 // Bars are stored column-wise in blocks: one key per Options.BlockBars-wide stretch of a
 // series' grid, aligned from epoch 0, whose value holds the rows' ts and columns as raw
-// little-endian arrays (see block.go). A read of a million bars is then a thousand
-// iterator steps and bulk copies, not a million key decodes. A series' schema and
-// coverage live under its meta key. Write updates the touched blocks (read, merge, write
-// back) and the meta key in one Pebble batch, synced to the write-ahead log before Write
-// returns, so bars and coverage are atomic and survive a crash.
+// little-endian arrays (see store/internal/block). A read of a million bars is then a
+// thousand iterator steps and bulk copies, not a million key decodes. A series' schema
+// and coverage live under its meta key. Write updates the touched blocks (read, merge,
+// write back) and the meta key in one Pebble batch, synced to the write-ahead log
+// before Write returns, so bars and coverage are atomic and survive a crash.
 package pebblestore
 
 import (
@@ -26,6 +26,7 @@ import (
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/store/internal/block"
 	"github.com/seamless-data/seamless/store/internal/contract"
 	"github.com/seamless-data/seamless/store/internal/merge"
 )
@@ -199,7 +200,7 @@ func (s *Store) apply(ctx context.Context, w seamless.Write) (*pebble.Batch, err
 	// Size the batch for the bars and a block's worth of stored rows, sparing most of
 	// the regrowth of a batch that starts small.
 	b := s.db.NewBatchWithSize(64 + 2*w.Frame.Len()*8*(1+len(schema.Fields)))
-	if err := s.putBlocks(b, sk, w, schema, blockWidth(w.Series.Interval, meta.blockBars)); err != nil {
+	if err := s.putBlocks(b, sk, w, schema, block.Width(w.Series.Interval, meta.blockBars)); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("pebblestore: write %s %v: %w", w.Series, w.Range, err)
 	}
@@ -263,9 +264,9 @@ func getMeta(g getter, sk []byte) (m seriesMeta, found bool, err error) {
 func (s *Store) putBlocks(b *pebble.Batch, sk []byte, w seamless.Write, schema frame.Schema, width int64) error {
 	f := w.Frame
 	for i := 0; i < f.Len(); {
-		idx := blockIndex(f.TS[i], width)
+		idx := block.Index(f.TS[i], width)
 		j := i + 1
-		for j < f.Len() && blockIndex(f.TS[j], width) == idx {
+		for j < f.Len() && block.Index(f.TS[j], width) == idx {
 			j++
 		}
 		if err := s.putBlock(b, blockKey(sk, idx), schema, f.Slice(i, j)); err != nil {
@@ -285,25 +286,25 @@ func (s *Store) putBlock(b *pebble.Batch, key []byte, schema frame.Schema, rows 
 		return err
 	}
 	defer closer.Close()
-	old, err := parseBlock(v, schema)
+	old, err := block.Parse(v, schema)
 	if err != nil {
 		return err
 	}
-	if old.n == 0 || old.tsAt(old.n-1) < rows.TS[0] {
+	if old.Len() == 0 || old.TS(old.Len()-1) < rows.TS[0] {
 		return setBlock(b, key, &old, rows)
 	}
-	f := newFrame(schema, old.n)
-	if err := old.copyRows(f, 0, 0, old.n); err != nil {
+	f := block.NewFrame(schema, old.Len())
+	if err := old.CopyRows(f, 0, 0, old.Len()); err != nil {
 		return err
 	}
 	return setBlock(b, key, nil, merge.Upsert(f, rows))
 }
 
 // setBlock adds key = (old's rows followed by rows) to b, encoding in place.
-func setBlock(b *pebble.Batch, key []byte, old *block, rows *frame.Frame) error {
-	op := b.SetDeferred(len(key), blockSize(old, rows))
+func setBlock(b *pebble.Batch, key []byte, old *block.Block, rows *frame.Frame) error {
+	op := b.SetDeferred(len(key), block.Size(old, rows))
 	copy(op.Key, key)
-	encodeBlockInto(op.Value, old, rows)
+	block.EncodeInto(op.Value, old, rows)
 	return op.Finish()
 }
 
@@ -328,7 +329,7 @@ func (s *Store) Read(ctx context.Context, ser seamless.Series, r grid.Range) (*f
 	if r.Empty() || !meta.hasSchema || ser.Interval <= 0 {
 		return frame.New(meta.schema, 0), nil
 	}
-	f, err := readBlocks(snap, sk, blockWidth(ser.Interval, meta.blockBars), r, meta.schema)
+	f, err := readBlocks(snap, sk, block.Width(ser.Interval, meta.blockBars), r, meta.schema)
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: %s %v: %w", op, r, err)
 	}
@@ -340,7 +341,7 @@ func (s *Store) Read(ctx context.Context, ser seamless.Series, r grid.Range) (*f
 // in bulk. Iterator values stay in the block cache between the passes, so the first
 // pass costs little next to one grow-and-copy of the output.
 func readBlocks(snap *pebble.Snapshot, sk []byte, width int64, r grid.Range, schema frame.Schema) (*frame.Frame, error) {
-	lo, hi := blockIndex(r.Start, width), blockIndex(r.End-1, width)
+	lo, hi := block.Index(r.Start, width), block.Index(r.End-1, width)
 	// Every block key of a series has the same length, so the key just after hi's is
 	// hi's with a zero byte appended.
 	iter, err := snap.NewIter(&pebble.IterOptions{LowerBound: blockKey(sk, lo), UpperBound: append(blockKey(sk, hi), 0)})
@@ -352,21 +353,21 @@ func readBlocks(snap *pebble.Snapshot, sk []byte, width int64, r grid.Range, sch
 	var spans []span
 	total := 0
 	for ok := iter.First(); ok; ok = iter.Next() {
-		b, err := parseBlock(iter.Value(), schema)
+		b, err := block.Parse(iter.Value(), schema)
 		if err != nil {
 			return nil, fmt.Errorf("key %x: %w", iter.Key(), err)
 		}
-		a, z := b.span(r.Start, r.End)
+		a, z := b.Span(r.Start, r.End)
 		spans = append(spans, span{a, z})
 		total += z - a
 	}
 	if err := iter.Error(); err != nil {
 		return nil, err
 	}
-	out := newFrame(schema, total)
+	out := block.NewFrame(schema, total)
 	off, k := 0, 0
 	for ok := iter.First(); ok; ok = iter.Next() {
-		b, err := parseBlock(iter.Value(), schema)
+		b, err := block.Parse(iter.Value(), schema)
 		if err != nil {
 			return nil, fmt.Errorf("key %x: %w", iter.Key(), err)
 		}
@@ -374,7 +375,7 @@ func readBlocks(snap *pebble.Snapshot, sk []byte, width int64, r grid.Range, sch
 			return nil, errors.New("iterator changed between passes")
 		}
 		sp := spans[k]
-		if err := b.copyRows(out, off, sp.lo, sp.hi); err != nil {
+		if err := b.CopyRows(out, off, sp.lo, sp.hi); err != nil {
 			return nil, fmt.Errorf("key %x: %w", iter.Key(), err)
 		}
 		off += sp.hi - sp.lo
@@ -387,7 +388,7 @@ func readBlocks(snap *pebble.Snapshot, sk []byte, width int64, r grid.Range, sch
 		return nil, errors.New("iterator changed between passes")
 	}
 	if !out.IsSortedUnique() {
-		return nil, fmt.Errorf("%w: ts out of order", errCorrupt)
+		return nil, fmt.Errorf("%w: ts out of order", block.ErrCorrupt)
 	}
 	return out, nil
 }

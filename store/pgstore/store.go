@@ -5,8 +5,9 @@
 //
 // Bars are stored as column blocks, one row per (series, block) in table blocks, not as
 // one row per bar. A block holds a BlockBars-wide stretch of the series' grid, aligned
-// from epoch 0, in the encoding pebblestore uses (block.go): ts and every column as raw
-// little-endian arrays. Why blocks rather than a bars(series_id, ts, …) table:
+// from epoch 0, in the block encoding pebblestore also uses (store/internal/block): ts
+// and every column as raw little-endian arrays. Why blocks rather than a bars(series_id,
+// ts, …) table:
 //
 //   - Speed. A read of a million one-minute bars fetches ~1,100 rows and does one memmove
 //     per column per block; a row layout fetches and decodes a million rows. A 900-bar
@@ -62,6 +63,7 @@ import (
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/store/internal/block"
 	"github.com/seamless-data/seamless/store/internal/contract"
 	"github.com/seamless-data/seamless/store/internal/merge"
 )
@@ -333,16 +335,16 @@ func mergeBlocks(ctx context.Context, tx pgx.Tx, row seriesRow, w seamless.Write
 	if f.Len() == 0 {
 		return nil, nil
 	}
-	width := blockWidth(w.Series.Interval, row.blockBars)
+	width := block.Width(w.Series.Interval, row.blockBars)
 	type group struct {
 		idx    int64
 		lo, hi int
 	}
 	var groups []group
 	for i := 0; i < f.Len(); {
-		idx := blockIndex(f.TS[i], width)
+		idx := block.Index(f.TS[i], width)
 		j := i + 1
-		for j < f.Len() && blockIndex(f.TS[j], width) == idx {
+		for j < f.Len() && block.Index(f.TS[j], width) == idx {
 			j++
 		}
 		groups = append(groups, group{idx, i, j})
@@ -382,26 +384,20 @@ func mergeBlocks(ctx context.Context, tx pgx.Tx, row seriesRow, w seamless.Write
 // mergeBlock encodes the stored block v (nil for none) upserted with rows.
 func mergeBlock(v []byte, schema frame.Schema, rows *frame.Frame) ([]byte, error) {
 	if v == nil {
-		return encodeBlock(nil, rows), nil
+		return block.Encode(nil, rows), nil
 	}
-	old, err := parseBlock(v, schema)
+	old, err := block.Parse(v, schema)
 	if err != nil {
 		return nil, err
 	}
-	if old.n == 0 || old.tsAt(old.n-1) < rows.TS[0] {
-		return encodeBlock(&old, rows), nil
+	if old.Len() == 0 || old.TS(old.Len()-1) < rows.TS[0] {
+		return block.Encode(&old, rows), nil
 	}
-	f := newFrame(schema, old.n)
-	if err := old.copyRows(f, 0, 0, old.n); err != nil {
+	f := block.NewFrame(schema, old.Len())
+	if err := old.CopyRows(f, 0, 0, old.Len()); err != nil {
 		return nil, err
 	}
-	return encodeBlock(nil, merge.Upsert(f, rows)), nil
-}
-
-func encodeBlock(old *block, rows *frame.Frame) []byte {
-	b := make([]byte, blockSize(old, rows))
-	encodeBlockInto(b, old, rows)
-	return b
+	return block.Encode(nil, merge.Upsert(f, rows)), nil
 }
 
 // remember caches a series row once it has a schema (see Store.known).
@@ -452,7 +448,7 @@ func (s *Store) Read(ctx context.Context, ser seamless.Series, r grid.Range) (*f
 	if r.Empty() || !row.hasSchema {
 		return frame.New(row.schema, 0), nil
 	}
-	f, err := s.readBlocks(ctx, row, blockWidth(ser.Interval, row.blockBars), r)
+	f, err := s.readBlocks(ctx, row, block.Width(ser.Interval, row.blockBars), r)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %s %v: %w", op, r, err)
 	}
@@ -462,14 +458,14 @@ func (s *Store) Read(ctx context.Context, ser seamless.Series, r grid.Range) (*f
 // readBlocks fetches the blocks overlapping r, sums their rows in r to size the output
 // exactly, then copies each block's columns into it in bulk.
 func (s *Store) readBlocks(ctx context.Context, row seriesRow, width int64, r grid.Range) (*frame.Frame, error) {
-	lo, hi := blockIndex(r.Start, width), blockIndex(r.End-1, width)
+	lo, hi := block.Index(r.Start, width), block.Index(r.End-1, width)
 	rows, err := s.pool.Query(ctx, `SELECT block, data FROM blocks WHERE series_id = $1 AND block BETWEEN $2 AND $3 ORDER BY block`,
 		row.id, lo, hi)
 	if err != nil {
 		return nil, err
 	}
 	type span struct {
-		b      block
+		b      block.Block
 		lo, hi int
 	}
 	var spans []span
@@ -480,27 +476,27 @@ func (s *Store) readBlocks(ctx context.Context, row seriesRow, width int64, r gr
 		if err := rows.Scan(&idx, &data); err != nil {
 			return nil, err
 		}
-		b, err := parseBlock(data, row.schema)
+		b, err := block.Parse(data, row.schema)
 		if err != nil {
 			return nil, fmt.Errorf("block %d: %w", idx, err)
 		}
-		a, z := b.span(r.Start, r.End)
+		a, z := b.Span(r.Start, r.End)
 		spans = append(spans, span{b, a, z})
 		total += z - a
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := newFrame(row.schema, total)
+	out := block.NewFrame(row.schema, total)
 	off := 0
 	for _, sp := range spans {
-		if err := sp.b.copyRows(out, off, sp.lo, sp.hi); err != nil {
+		if err := sp.b.CopyRows(out, off, sp.lo, sp.hi); err != nil {
 			return nil, err
 		}
 		off += sp.hi - sp.lo
 	}
 	if !out.IsSortedUnique() {
-		return nil, fmt.Errorf("%w: ts out of order", errCorrupt)
+		return nil, fmt.Errorf("%w: ts out of order", block.ErrCorrupt)
 	}
 	return out, nil
 }

@@ -1,4 +1,21 @@
-package pgstore
+// Package block is the column-block encoding shared by pebblestore and pgstore: the
+// layout of a block's bytes, the codec that writes and reads it, and the alignment of
+// blocks on a series' grid (Width, Index). Both stores persist these bytes as they are
+// (a Pebble value, a PostgreSQL BYTEA), so the encoding must never change in place: a
+// new layout needs a new Version, and existing data must keep reading back.
+//
+// A block holds the rows of one Width-wide stretch of a series' grid, column by column,
+// so that reading it is one bulk copy per column:
+//
+//	version (1) ‖ rows uint32le ‖ columns (1) ‖ column types (1 each) ‖
+//	ts int64le × rows ‖ for each column:
+//	    float64, int64: 8-byte little-endian × rows
+//	    bool:           1 byte × rows (BoolByte)
+//	    string:         end offset uint32le × rows ‖ concatenated bytes
+//
+// Little-endian raw values are the in-memory layout on every machine Seamless targets,
+// so decoding is a memmove; string end offsets give random access to a row range.
+package block
 
 import (
 	"encoding/binary"
@@ -11,20 +28,40 @@ import (
 	"github.com/seamless-data/seamless/frame"
 )
 
-// A block holds the rows of one blockWidth-wide stretch of a series' grid, column by
-// column, so that reading it is one bulk copy per column:
-//
-//	version (1) ‖ rows uint32le ‖ columns (1) ‖ column types (1 each) ‖
-//	ts int64le × rows ‖ for each column:
-//	    float64, int64: 8-byte little-endian × rows
-//	    bool:           1 byte × rows
-//	    string:         end offset uint32le × rows ‖ concatenated bytes
-//
-// Little-endian raw values are the in-memory layout on every machine Seamless targets,
-// so decoding is a memmove; string end offsets give random access to a row range.
-const blockVersion = 1
+// Version is the first byte of every block.
+const Version = 1
 
-var errCorrupt = errors.New("corrupt block")
+// ErrCorrupt is wrapped by every error about bytes that are not a valid block of the
+// expected schema.
+var ErrCorrupt = errors.New("corrupt block")
+
+// Width is the width in seconds of a series' blocks: bars grid points, or a single grid
+// point for intervals so large that bars of them overflow int64.
+func Width(interval, bars int64) int64 {
+	if interval > math.MaxInt64/bars {
+		return interval
+	}
+	return interval * bars
+}
+
+// Index returns the block holding ts: floor(ts / width). Blocks are aligned from epoch
+// 0, so every write and read of a series agrees on them. Dividing, rather than
+// computing an aligned start, cannot overflow at the ends of time.
+func Index(ts, width int64) int64 {
+	q := ts / width
+	if ts%width < 0 {
+		q--
+	}
+	return q
+}
+
+// BoolByte is how a bool is stored: 1 for true, 0 for false.
+func BoolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
 
 // littleEndian reports whether the machine stores integers little-endian, i.e. whether
 // the raw block bytes can be copied straight into []int64 and []float64.
@@ -82,10 +119,10 @@ func fromBits[T int64 | float64](u uint64) T {
 	return v
 }
 
-// blockSize is the encoded size of the rows of old (which may be nil) followed by the
-// rows of f. A block holds at most maxBlockBars rows, so its row count fits in uint32;
+// Size is the encoded size of the rows of old (which may be nil) followed by the rows
+// of f. The stores keep blocks to at most 65536 rows, so a row count fits in uint32;
 // string offsets overflow only past 4 GiB of strings in one block.
-func blockSize(old *block, f *frame.Frame) int {
+func Size(old *Block, f *frame.Frame) int {
 	n := f.Len()
 	if old != nil {
 		n += old.n
@@ -111,18 +148,26 @@ func blockSize(old *block, f *frame.Frame) int {
 	return size
 }
 
-// encodeBlockInto encodes the rows of old (nil for none) followed by the rows of f into
-// b, which has exactly blockSize(old, f) bytes. Appending newer bars to a stored block
-// thus copies its columns as bytes instead of decoding and re-encoding them. The caller
+// Encode returns the encoding of the rows of old (nil for none) followed by the rows of
+// f, in a new slice of Size(old, f) bytes. See EncodeInto.
+func Encode(old *Block, f *frame.Frame) []byte {
+	b := make([]byte, Size(old, f))
+	EncodeInto(b, old, f)
+	return b
+}
+
+// EncodeInto encodes the rows of old (nil for none) followed by the rows of f into b,
+// which has exactly Size(old, f) bytes. Appending newer bars to a stored block thus
+// copies its columns as bytes instead of decoding and re-encoding them. The caller
 // guarantees that the rows stay sorted and unique: every ts of f follows old's last.
-func encodeBlockInto(b []byte, old *block, f *frame.Frame) {
+func EncodeInto(b []byte, old *Block, f *frame.Frame) {
 	var on int
 	if old != nil {
 		on = old.n
 	}
 	fn := f.Len()
 	n := on + fn
-	b[0] = blockVersion
+	b[0] = Version
 	binary.LittleEndian.PutUint32(b[1:], uint32(n))
 	b[5] = byte(len(f.Cols))
 	p := 6
@@ -137,7 +182,7 @@ func encodeBlockInto(b []byte, old *block, f *frame.Frame) {
 	p += 8 * n
 	for i := range f.Cols {
 		c := &f.Cols[i]
-		var oc blockCol
+		var oc column
 		if old != nil {
 			oc = old.cols[i]
 		}
@@ -153,7 +198,7 @@ func encodeBlockInto(b []byte, old *block, f *frame.Frame) {
 		case frame.Bool:
 			copy(b[p:], oc.fixed)
 			for j, v := range c.Bool {
-				b[p+on+j] = boolByte(v)
+				b[p+on+j] = BoolByte(v)
 			}
 			p += n
 		case frame.String:
@@ -171,31 +216,32 @@ func encodeBlockInto(b []byte, old *block, f *frame.Frame) {
 	}
 }
 
-// block is a parsed view of an encoded block; its slices point into the value bytes.
-type block struct {
+// Block is a parsed view of an encoded block; its slices point into the bytes given to
+// Parse, which must stay unchanged while the Block is used.
+type Block struct {
 	n    int
 	ts   []byte
-	cols []blockCol
+	cols []column
 }
 
-type blockCol struct {
+type column struct {
 	typ   frame.Type
 	fixed []byte // float64, int64 and bool values
 	offs  []byte // string end offsets
 	data  []byte // string bytes
 }
 
-// parseBlock checks v's layout against the series' schema and returns a view of it. It
-// reads only the header and the string offsets' last entries, so it is cheap enough to
-// call twice per block on the read path.
-func parseBlock(v []byte, schema frame.Schema) (block, error) {
-	if len(v) < 6 || v[0] != blockVersion {
-		return block{}, fmt.Errorf("%w: bad header", errCorrupt)
+// Parse checks v's layout against the series' schema and returns a view of it. It reads
+// only the header and the string offsets' last entries, so it is cheap enough to call
+// twice per block on the read path. Errors wrap ErrCorrupt.
+func Parse(v []byte, schema frame.Schema) (Block, error) {
+	if len(v) < 6 || v[0] != Version {
+		return Block{}, fmt.Errorf("%w: bad header", ErrCorrupt)
 	}
 	n := int(binary.LittleEndian.Uint32(v[1:]))
 	ncols := int(v[5])
 	if ncols != len(schema.Fields) || len(v) < 6+ncols {
-		return block{}, fmt.Errorf("%w: %d columns, schema has %d", errCorrupt, ncols, len(schema.Fields))
+		return Block{}, fmt.Errorf("%w: %d columns, schema has %d", ErrCorrupt, ncols, len(schema.Fields))
 	}
 	p := 6 + ncols
 	take := func(k int) ([]byte, bool) {
@@ -206,18 +252,18 @@ func parseBlock(v []byte, schema frame.Schema) (block, error) {
 		p += k
 		return s, true
 	}
-	blk := block{n: n, cols: make([]blockCol, ncols)}
+	blk := Block{n: n, cols: make([]column, ncols)}
 	var ok bool
 	if n > len(v)/8 {
-		return block{}, fmt.Errorf("%w: %d rows in %d bytes", errCorrupt, n, len(v))
+		return Block{}, fmt.Errorf("%w: %d rows in %d bytes", ErrCorrupt, n, len(v))
 	}
 	if blk.ts, ok = take(8 * n); !ok {
-		return block{}, fmt.Errorf("%w: truncated ts", errCorrupt)
+		return Block{}, fmt.Errorf("%w: truncated ts", ErrCorrupt)
 	}
 	for i, f := range schema.Fields {
-		c := blockCol{typ: frame.Type(v[6+i])}
+		c := column{typ: frame.Type(v[6+i])}
 		if c.typ != f.Type {
-			return block{}, fmt.Errorf("%w: column %q stored as %v, schema says %v", errCorrupt, f.Name, c.typ, f.Type)
+			return Block{}, fmt.Errorf("%w: column %q stored as %v, schema says %v", ErrCorrupt, f.Name, c.typ, f.Type)
 		}
 		switch c.typ {
 		case frame.Float64, frame.Int64:
@@ -236,39 +282,44 @@ func parseBlock(v []byte, schema frame.Schema) (block, error) {
 			ok = false
 		}
 		if !ok {
-			return block{}, fmt.Errorf("%w: column %q truncated", errCorrupt, f.Name)
+			return Block{}, fmt.Errorf("%w: column %q truncated", ErrCorrupt, f.Name)
 		}
 		blk.cols[i] = c
 	}
 	if p != len(v) {
-		return block{}, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(v)-p)
+		return Block{}, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(v)-p)
 	}
 	return blk, nil
 }
 
-func (b *block) tsAt(i int) int64 {
+// Len returns the number of rows in b.
+func (b *Block) Len() int { return b.n }
+
+// TS returns the ts of row i, which must be in [0, b.Len()).
+func (b *Block) TS(i int) int64 {
 	return int64(binary.LittleEndian.Uint64(b.ts[8*i:]))
 }
 
-// span returns the rows [lo, hi) of b with ts in [start, end). Only the first and last
+// Span returns the rows [lo, hi) of b with ts in [start, end). Only the first and last
 // blocks of a read are cut, so the common case is two comparisons.
-func (b *block) span(start, end int64) (lo, hi int) {
+func (b *Block) Span(start, end int64) (lo, hi int) {
 	if b.n == 0 {
 		return 0, 0
 	}
-	if b.tsAt(0) < start {
-		lo = sort.Search(b.n, func(i int) bool { return b.tsAt(i) >= start })
+	if b.TS(0) < start {
+		lo = sort.Search(b.n, func(i int) bool { return b.TS(i) >= start })
 	}
 	hi = b.n
-	if b.tsAt(b.n-1) >= end {
-		hi = lo + sort.Search(b.n-lo, func(i int) bool { return b.tsAt(lo+i) >= end })
+	if b.TS(b.n-1) >= end {
+		hi = lo + sort.Search(b.n-lo, func(i int) bool { return b.TS(lo+i) >= end })
 	}
 	return lo, hi
 }
 
-// copyRows decodes rows [lo, hi) of b into dst's rows starting at off. dst's slices
-// must already have room.
-func (b *block) copyRows(dst *frame.Frame, off, lo, hi int) error {
+// CopyRows decodes rows [lo, hi) of b into dst's rows starting at off. dst must have
+// b's schema and its slices must already have room (see NewFrame). Errors wrap
+// ErrCorrupt.
+func (b *Block) CopyRows(dst *frame.Frame, off, lo, hi int) error {
 	k := hi - lo
 	getFixed(dst.TS[off:off+k], b.ts[8*lo:8*hi])
 	for i := range b.cols {
@@ -293,7 +344,7 @@ func (b *block) copyRows(dst *frame.Frame, off, lo, hi int) error {
 
 // copyStrings converts the string rows [lo, hi) with one allocation: the rows' bytes
 // become one string, and each row is a substring of it.
-func (c *blockCol) copyStrings(dst []string, lo, hi int) error {
+func (c *column) copyStrings(dst []string, lo, hi int) error {
 	end := func(i int) int {
 		if i < 0 {
 			return 0
@@ -302,14 +353,14 @@ func (c *blockCol) copyStrings(dst []string, lo, hi int) error {
 	}
 	first, last := end(lo-1), end(hi-1)
 	if first > last || last > len(c.data) {
-		return fmt.Errorf("%w: string offsets out of order", errCorrupt)
+		return fmt.Errorf("%w: string offsets out of order", ErrCorrupt)
 	}
 	all := string(c.data[first:last])
 	prev := first
 	for j := range dst {
 		e := end(lo + j)
 		if e < prev || e > last {
-			return fmt.Errorf("%w: string offsets out of order", errCorrupt)
+			return fmt.Errorf("%w: string offsets out of order", ErrCorrupt)
 		}
 		dst[j] = all[prev-first : e-first]
 		prev = e
@@ -317,8 +368,8 @@ func (c *blockCol) copyStrings(dst []string, lo, hi int) error {
 	return nil
 }
 
-// newFrame returns a frame of the schema with n zeroed rows, ready for copyRows.
-func newFrame(schema frame.Schema, n int) *frame.Frame {
+// NewFrame returns a frame of the schema with n zeroed rows, ready for CopyRows.
+func NewFrame(schema frame.Schema, n int) *frame.Frame {
 	f := frame.New(schema, n)
 	f.TS = f.TS[:n]
 	for i := range f.Cols {
