@@ -2,8 +2,12 @@ package seamless
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,15 +223,15 @@ func (p *Provider) fillUnderLease(ctx context.Context, pl plan, chunk, target gr
 		out.err = err
 		p.obs.BackfillFailure(pl.series)
 		if ferr := p.coord.Fail(release, lease, err.Error()); ferr != nil {
-			p.log.Warn("seamless.backfill.coordinator_fail_failed", "lease_key", lease.Key, "err", ferr)
+			p.log.WarnContext(ctx, "seamless.backfill.coordinator_fail_failed", "lease_key", lease.Key, "err", ferr)
 		}
-		p.log.Warn("seamless.backfill.coordinator_failed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "lease_key", lease.Key, "err", err)
+		p.log.WarnContext(ctx, "seamless.backfill.coordinator_failed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "lease_key", lease.Key, "err", err)
 		return
 	}
 	if cerr := p.coord.Complete(release, lease); cerr != nil {
-		p.log.Warn("seamless.backfill.coordinator_complete_failed", "lease_key", lease.Key, "err", cerr)
+		p.log.WarnContext(ctx, "seamless.backfill.coordinator_complete_failed", "lease_key", lease.Key, "err", cerr)
 	}
-	p.log.Debug("seamless.backfill.coordinator_completed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "lease_key", lease.Key, "bars", out.bars)
+	p.log.DebugContext(ctx, "seamless.backfill.coordinator_completed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "lease_key", lease.Key, "bars", out.bars)
 }
 
 func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, lease Lease, out *chunkOutcome) error {
@@ -283,7 +287,7 @@ func (p *Provider) keepalive(ctx context.Context, lease Lease) (context.Context,
 			case <-t.C:
 				l, err := p.coord.Renew(ctx, lease, p.leaseTTL)
 				if err != nil {
-					p.log.Warn("seamless.backfill.lease_lost", "lease_key", lease.Key, "err", err)
+					p.log.WarnContext(ctx, "seamless.backfill.lease_lost", "lease_key", lease.Key, "err", err)
 					cancel(err)
 					return
 				}
@@ -314,7 +318,7 @@ func (p *Provider) fetchWithRetry(ctx context.Context, pl plan, r grid.Range) (*
 		}
 		delay := p.backoff(attempt)
 		p.obs.BackfillRetry(pl.series)
-		p.log.Warn("seamless.backfill.retry", "node_id", pl.series.NodeID, "interval", pl.series.Interval,
+		p.log.WarnContext(ctx, "seamless.backfill.retry", "node_id", pl.series.NodeID, "interval", pl.series.Interval,
 			"range", r.String(), "attempt", attempt, "delay_ms", delay.Milliseconds(), "err", err)
 		if err := p.clock.Sleep(ctx, delay); err != nil {
 			return nil, attempt, err
@@ -338,8 +342,17 @@ func (p *Provider) fetchOnce(ctx context.Context, pl plan, r grid.Range) (*frame
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	ctx, span := p.tracer.Start(ctx, "seamless.upstream", trace.WithAttributes(
+		attribute.String("node_id", pl.series.NodeID), attribute.Int64("interval", pl.series.Interval),
+		attribute.String("source", pl.node.Source), attribute.Int64("range.start", r.Start), attribute.Int64("range.end", r.End)))
 	f, err := pl.fetcher.Fetch(ctx, pl.series, r)
 	<-p.upstream
+	span.SetAttributes(attribute.Int("rows", f.Len()))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "upstream error")
+	}
+	span.End()
 	if err != nil {
 		return nil, err
 	}

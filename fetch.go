@@ -3,7 +3,12 @@ package seamless
 import (
 	"context"
 	"errors"
+
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"log/slog"
 	"time"
 
 	"github.com/seamless-data/seamless/clock"
@@ -18,7 +23,16 @@ import (
 // judge coverage and freshness.
 func (p *Provider) Fetch(ctx context.Context, req Request) (Result, error) {
 	began := p.clock.Now()
+	ctx, span := p.tracer.Start(ctx, "seamless.fetch", trace.WithAttributes(
+		attribute.String("node_id", req.NodeID), attribute.Int64("interval", req.Interval),
+		attribute.String("strategy", string(req.Strategy))))
+	defer span.End()
 	res, err := p.fetch(ctx, req, began)
+	span.SetAttributes(attribute.Int("rows", res.Frame.Len()), attribute.Bool("sla.violated", res.Metadata.SLAViolation != nil))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, ErrorCode(err))
+	}
 	code := "ok"
 	var se *SeamlessSLAExceeded
 	if errors.As(err, &se) {
@@ -116,7 +130,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 		ds = append(ds, decision{ViolationHold, ReasonAsOfRegression})
 	}
 
-	b := newBudgets(p.clock, policy, began, req.NodeID)
+	b := newBudgets(p.log, p.tracer, p.clock, policy, began, req.NodeID)
 	parent := ctx
 	ctx, cancel := b.withTotal(ctx)
 	defer cancel()
@@ -212,6 +226,8 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	ds = append(ds, p.judge(req, policy, domain, &md, now)...)
 	if d, ok := merge(ds); ok {
 		md.Downgraded, md.DowngradeMode, md.DowngradeReason = true, d.mode, d.reason
+		p.log.WarnContext(ctx, "seamless.sla.downgrade", "node_id", req.NodeID, "interval", req.Interval,
+			"range", pl.want.String(), "mode", d.mode, "reason", d.reason, "coverage_ratio", md.CoverageRatio)
 	}
 	md.SLAPhases = b.phases()
 	return Result{Frame: f, Metadata: md}, nil
@@ -271,6 +287,10 @@ func (p *Provider) syncBackfill(parent, ctx context.Context, b *budgets, pl plan
 	if !ok {
 		return backfillRun{}, false, ErrClosed
 	}
+	_, span := b.span(ctx, PhaseBackfill)
+	defer span.End()
+	// Upstream spans of the (possibly detached) work are children of this span.
+	work = trace.ContextWithSpanContext(work, span.SpanContext())
 	stop := context.AfterFunc(parent, cancelWork)
 	done := make(chan backfillRun, 1)
 	go func() {
@@ -288,6 +308,7 @@ func (p *Provider) syncBackfill(parent, ctx context.Context, b *budgets, pl plan
 		return run, false, nil
 	case <-pctx.Done():
 		b.spend(PhaseBackfill, start)
+		span.SetAttributes(attribute.Bool("sla.violated", true))
 		// Cancelled work is waited for, so its leases are released before we return.
 		if parent.Err() != nil {
 			cancelWork()
@@ -344,6 +365,8 @@ func (p *Provider) describe(md *Metadata, pl plan, f *frame.Frame, cov grid.Set,
 // budgets tracks a request's SLA phases: time spent per phase, deadlines, and the first
 // violation.
 type budgets struct {
+	log       *slog.Logger
+	tracer    trace.Tracer
 	clock     clock.Clock
 	policy    SLAPolicy
 	began     time.Time
@@ -352,8 +375,17 @@ type budgets struct {
 	violation *SLAViolation
 }
 
-func newBudgets(c clock.Clock, policy SLAPolicy, began time.Time, node string) *budgets {
-	return &budgets{clock: c, policy: policy, began: began, node: node, spent: map[string]time.Duration{}}
+func newBudgets(log *slog.Logger, tr trace.Tracer, c clock.Clock, policy SLAPolicy, began time.Time, node string) *budgets {
+	return &budgets{log: log, tracer: tr, clock: c, policy: policy, began: began, node: node, spent: map[string]time.Duration{}}
+}
+
+// phaseSpans names each phase's span (SPEC §8).
+var phaseSpans = map[string]string{PhaseStorage: "seamless.storage", PhaseBackfill: "seamless.backfill", PhaseLive: "seamless.live"}
+
+// span starts a phase's span with its SLA attributes.
+func (b *budgets) span(ctx context.Context, phase string) (context.Context, trace.Span) {
+	return b.tracer.Start(ctx, phaseSpans[phase], trace.WithAttributes(
+		attribute.String("sla.phase", phase), attribute.Int64("sla.budget_ms", b.budgetMS(phase))))
 }
 
 func (b *budgets) budgetMS(phase string) int64 {
@@ -398,9 +430,14 @@ func (b *budgets) spend(phase string, since time.Time) {
 func (b *budgets) run(parent, ctx context.Context, phase string, fn func(context.Context) error) (bool, error) {
 	pctx, cancel := b.phaseCtx(ctx, phase)
 	defer cancel()
+	pctx, span := b.span(pctx, phase)
+	defer span.End()
 	start := b.clock.Now()
 	err := fn(pctx)
 	b.spend(phase, start)
+	if pctx.Err() != nil && parent.Err() == nil {
+		span.SetAttributes(attribute.Bool("sla.violated", true))
+	}
 	if pctx.Err() == nil || parent.Err() != nil {
 		if err == nil && parent.Err() != nil {
 			err = parent.Err()
@@ -425,6 +462,8 @@ func (b *budgets) expired(ctx context.Context, phase string) SLAViolation {
 func (b *budgets) exceeded(v SLAViolation) error {
 	if b.violation == nil {
 		b.violation = &v
+		b.log.Warn("seamless.sla.phase_exceeded", "node_id", b.node, "phase", v.Phase, "elapsed_ms", v.ElapsedMS,
+			"budget_ms", v.BudgetMS, "missing_bars", v.MissingBars, "on_violation", b.policy.mode())
 	}
 	if b.policy.mode() == ViolationFailFast {
 		return &SeamlessSLAExceeded{NodeID: b.node, SLAViolation: v}

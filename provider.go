@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/seamless-data/seamless/clock"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
@@ -32,6 +35,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer receives measurements (nil: discarded).
 	Observer Observer
+	// TracerProvider creates the request spans (nil: the global OpenTelemetry
+	// provider, a no-op unless the process installs one).
+	TracerProvider trace.TracerProvider
 	// Reports archives conformance reports (nil: not archived).
 	Reports ReportSink
 	// Artifacts publishes artifact-backed responses; backtest and dryrun requests need
@@ -51,6 +57,7 @@ type Provider struct {
 	clock     clock.Clock
 	log       *slog.Logger
 	obs       Observer
+	tracer    trace.Tracer
 	reports   ReportSink
 	artifacts ArtifactPublisher
 	last      lastReport
@@ -97,6 +104,11 @@ func New(cfg Config) (*Provider, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.reports, p.artifacts = cfg.Reports, cfg.Artifacts
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	p.tracer = tp.Tracer("github.com/seamless-data/seamless")
 	p.obs = cfg.Observer
 	if p.obs == nil {
 		p.obs = nopObserver{}

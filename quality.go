@@ -2,6 +2,9 @@ package seamless
 
 import (
 	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"sync"
 	"time"
 
@@ -61,6 +64,8 @@ func (p *Provider) conformanceOptions(pl plan, r grid.Range) conformance.Options
 // fills the metadata. It returns the normalised frame, or *conformance.PipelineError
 // when the policy blocks and partial_ok is off.
 func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.Set, policy conformance.Policy, partialOK bool, md *Metadata) (*frame.Frame, error) {
+	ctx, span := p.tracer.Start(ctx, "seamless.conformance", trace.WithAttributes(attribute.Int("rows", f.Len())))
+	defer span.End()
 	opts := p.conformanceOptions(pl, pl.closed)
 	// Covered grid points without bars are market gaps: still reported as gap, and
 	// counted as known_gap so consumers can tell them from holes.
