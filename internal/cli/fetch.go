@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/internal/csvio"
+	"github.com/seamless-data/seamless/internal/server/wire"
 )
 
 type seriesFlags struct {
@@ -44,6 +44,7 @@ func newFetchCmd(g *globals) *cobra.Command {
 		strategy, format string
 		output           string
 		partialOK        bool
+		serverURL        string
 	)
 	cmd := &cobra.Command{
 		Use:   "fetch",
@@ -77,12 +78,17 @@ func newFetchCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return g.fail(err, jsonOut)
 			}
-			rt, err := g.open()
-			if err != nil {
-				return g.fail(err, jsonOut)
+			var res seamless.Result
+			if serverURL != "" {
+				res, err = fetchRemote(cmd.Context(), serverURL, req)
+			} else {
+				rt, oerr := g.open()
+				if oerr != nil {
+					return g.fail(oerr, jsonOut)
+				}
+				defer rt.Close()
+				res, err = rt.provider.Fetch(cmd.Context(), req)
 			}
-			defer rt.Close()
-			res, err := rt.provider.Fetch(cmd.Context(), req)
 			if err != nil {
 				return g.fail(err, jsonOut)
 			}
@@ -99,6 +105,7 @@ func newFetchCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&partialOK, "partial-ok", false, "return what is available instead of failing on missing data")
 	cmd.Flags().StringVar(&format, "format", "table", "table | csv | json")
 	cmd.Flags().StringVar(&output, "output", "", "write to this file instead of stdout")
+	cmd.Flags().StringVar(&serverURL, "server", "", "fetch through this Seamless server (e.g. http://127.0.0.1:8080) instead of the local store; token from SEAMLESS_API_TOKEN")
 	return cmd
 }
 
@@ -130,10 +137,7 @@ func writeOutput(g *globals, path string, write func(io.Writer) error) error {
 func render(w io.Writer, format string, res seamless.Result) error {
 	switch format {
 	case "json":
-		return json.NewEncoder(w).Encode(struct {
-			Metadata seamless.Metadata `json:"metadata"`
-			Data     *frame.Frame      `json:"data"`
-		}{res.Metadata, res.Frame})
+		return wire.WriteBars(w, res)
 	case "csv":
 		return csvio.Write(w, res.Frame)
 	}

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/client"
+	"github.com/seamless-data/seamless/internal/server"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	addr := os.Getenv("SEAMLESS_ADDR")
+	if addr == "" {
+		addr = server.DefaultAddr
+	}
+	var cfg server.Config
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API (bars, coverage, series, backfill jobs, health, metrics)",
+		Long: `Serve the HTTP API of docs/api.md over the embedded runtime (the data dir's store,
+the demo source, the in-process coordinator) until SIGINT or SIGTERM, then shut down
+gracefully: in-flight requests finish, background backfills stop, the store is closed.
+
+Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to require
+"Authorization: Bearer <token>" on every /v1 route.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tokens, err := server.ParseTokens(os.Getenv("SEAMLESS_API_TOKENS"))
+			if err != nil {
+				return g.fail(&seamless.RequestError{Field: "SEAMLESS_API_TOKENS", Message: err.Error()}, false)
+			}
+			rt, err := g.open()
+			if err != nil {
+				return g.fail(err, false)
+			}
+			// Closed after Serve returns: the provider stops background backfills, then
+			// the store closes.
+			defer rt.Close()
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return g.fail(err, false)
+			}
+			cfg.Provider, cfg.Tokens = rt.provider, tokens
+			cfg.Logger = slog.New(slog.NewJSONHandler(g.stderr, nil))
+			srv, err := server.New(cfg)
+			if err != nil {
+				ln.Close()
+				return g.fail(err, false)
+			}
+			if err := srv.Serve(cmd.Context(), ln); err != nil {
+				return g.fail(err, false)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&addr, "addr", addr, "listen address (env SEAMLESS_ADDR)")
+	fl.IntVar(&cfg.MaxConcurrentFetches, "max-concurrent-fetches", 16, "bars requests served at once; more get 429")
+	fl.IntVar(&cfg.MaxBackfillJobs, "max-backfill-jobs", 2, "background backfill jobs run at once; more wait in a queue")
+	fl.DurationVar(&cfg.BarsTimeout, "bars-timeout", 15*time.Minute, "longest one bars request may take, fetch and streaming together")
+	fl.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
+	return cmd
+}
+
+// fetchRemote answers a fetch through a Seamless server (fetch --server). The token
+// comes from SEAMLESS_API_TOKEN.
+func fetchRemote(ctx context.Context, serverURL string, req seamless.Request) (seamless.Result, error) {
+	c, err := client.New(serverURL, client.WithToken(os.Getenv("SEAMLESS_API_TOKEN")))
+	if err != nil {
+		return seamless.Result{}, &seamless.RequestError{Field: "server", Message: err.Error()}
+	}
+	return c.Fetch(ctx, req)
+}

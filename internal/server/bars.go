@@ -1,0 +1,174 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/internal/csvio"
+	"github.com/seamless-data/seamless/internal/server/wire"
+)
+
+// arrowBatchRows is the size of the record batches of an Arrow response: small enough
+// for a reader to start on the first batch while the rest streams, large enough that
+// the per-batch framing is noise.
+const arrowBatchRows = 64 << 10
+
+// bars serves GET /v1/bars.
+func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	format, err := negotiate(q.Get("format"), r.Header.Get("Accept"))
+	if errors.Is(err, errNotAcceptable) {
+		writeError(w, wire.NewError(wire.CodeNotAcceptable, "%v: Accept %q; use %s, %s or %s, or the format parameter",
+			err, r.Header.Get("Accept"), wire.MediaJSON, wire.MediaCSV, wire.MediaArrow))
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	q.Del("format")
+	req, err := wire.DecodeRequest(q)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	select {
+	case s.fetches <- struct{}{}:
+		defer func() { <-s.fetches }()
+	default:
+		writeError(w, wire.NewError(wire.CodeTooManyRequests, "%d fetches already in progress; retry later", cap(s.fetches)))
+		return
+	}
+	res, err := s.provider.Fetch(r.Context(), req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	md, err := json.Marshal(res.Metadata)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	// From here the status is sent: a failure can only cut the stream short, which
+	// the client sees as a truncated body (the Arrow stream lacks its end marker, the
+	// JSON document does not parse, the CSV has fewer rows than metadata.rows).
+	switch format {
+	case wire.FormatCSV:
+		w.Header().Set("Content-Type", wire.MediaCSV+"; charset=utf-8")
+		w.Header().Set(wire.MetadataHeader, string(md))
+		err = buffered(w, func(bw io.Writer) error { return csvio.Write(bw, res.Frame) })
+	case wire.FormatArrow:
+		w.Header().Set("Content-Type", wire.MediaArrow)
+		err = writeArrow(w, res, md)
+	default:
+		w.Header().Set("Content-Type", wire.MediaJSON)
+		err = buffered(w, func(bw io.Writer) error { return wire.WriteBars(bw, res) })
+	}
+	if err != nil {
+		s.cfg.Logger.Warn("seamless.http.stream_failed", "node_id", req.NodeID, "format", format, "err", err)
+	}
+}
+
+func buffered(w io.Writer, write func(io.Writer) error) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := write(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// writeArrow streams the frame as an Arrow IPC stream whose schema metadata holds the
+// metadata JSON. The record shares the frame's memory; the frame outlives it.
+func writeArrow(w io.Writer, res seamless.Result, md []byte) error {
+	meta := arrow.NewMetadata([]string{wire.ArrowMetadataKey}, []string{string(md)})
+	rec, err := res.Frame.ToArrow(memory.DefaultAllocator, &meta)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	iw := ipc.NewWriter(w, ipc.WithSchema(rec.Schema()))
+	n := rec.NumRows()
+	for i := int64(0); i < n || i == 0; i += arrowBatchRows {
+		batch := rec.NewSlice(i, min(i+arrowBatchRows, n))
+		err := iw.Write(batch)
+		batch.Release()
+		if err != nil {
+			iw.Close()
+			return err
+		}
+	}
+	return iw.Close()
+}
+
+// formatOfMedia maps Accept media types to formats.
+var formatOfMedia = map[string]string{
+	wire.MediaJSON:  wire.FormatJSON,
+	wire.MediaCSV:   wire.FormatCSV,
+	wire.MediaArrow: wire.FormatArrow,
+	"*/*":           wire.FormatJSON,
+	"application/*": wire.FormatJSON,
+	"text/*":        wire.FormatCSV,
+}
+
+var errNotAcceptable = errors.New("no supported media type accepted")
+
+// negotiate picks the response format: the format parameter if given, else the
+// Accept header's most preferred supported type, else JSON.
+func negotiate(param, accept string) (string, error) {
+	if param != "" {
+		if param != wire.FormatJSON && param != wire.FormatCSV && param != wire.FormatArrow {
+			return "", &seamless.RequestError{Field: "format", Message: fmt.Sprintf("unknown format %q (want json, csv or arrow)", param)}
+		}
+		return param, nil
+	}
+	if strings.TrimSpace(accept) == "" {
+		return wire.FormatJSON, nil
+	}
+	type choice struct {
+		format string
+		q      float64
+	}
+	var choices []choice
+	for _, part := range strings.Split(accept, ",") {
+		media, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if q, err = strconv.ParseFloat(v, 64); err != nil {
+				continue
+			}
+		}
+		if f, ok := formatOfMedia[media]; ok && q > 0 {
+			choices = append(choices, choice{f, q})
+		}
+	}
+	if len(choices) == 0 {
+		return "", errNotAcceptable
+	}
+	// Stable: among equal q values the first listed wins.
+	slices.SortStableFunc(choices, func(a, b choice) int {
+		switch {
+		case a.q > b.q:
+			return -1
+		case a.q < b.q:
+			return 1
+		}
+		return 0
+	})
+	return choices[0].format, nil
+}

@@ -1,0 +1,279 @@
+// Package wire is the HTTP API's wire format, shared by the server (internal/server)
+// and the public client (package client) so that both sides agree by construction:
+// the query parameters of a request, the JSON documents of every route, the error
+// body and its status codes, and the names of the headers and media types.
+//
+// Documents mirror the CLI's JSON output: a bars document is exactly what
+// `seamless fetch --format json` prints, a coverage document what
+// `seamless coverage --format json` prints.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+)
+
+// Media types of /v1/bars responses.
+const (
+	MediaJSON  = "application/json"
+	MediaCSV   = "text/csv"
+	MediaArrow = "application/vnd.apache.arrow.stream"
+)
+
+// Formats of /v1/bars, the values of its format parameter.
+const (
+	FormatJSON  = "json"
+	FormatCSV   = "csv"
+	FormatArrow = "arrow"
+)
+
+// MetadataHeader carries the metadata JSON of a CSV response.
+const MetadataHeader = "X-Seamless-Metadata"
+
+// ArrowMetadataKey is the Arrow schema metadata key holding the metadata JSON of an
+// Arrow response.
+const ArrowMetadataKey = "seamless.metadata"
+
+// WriteBars writes the bars document {"metadata":{…},"data":{…}} followed by a
+// newline: the CLI's `fetch --format json` output byte for byte. The frame's own
+// column-wise JSON is copied as it is, without the re-validation pass json.Encoder
+// would make over it, which matters for million-bar responses.
+func WriteBars(w io.Writer, res seamless.Result) error {
+	md, err := json.Marshal(res.Metadata)
+	if err != nil {
+		return err
+	}
+	f := res.Frame
+	if f == nil {
+		f = &frame.Frame{}
+	}
+	data, err := f.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	for _, b := range [][]byte{[]byte(`{"metadata":`), md, []byte(`,"data":`), data, []byte("}\n")} {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadBars decodes a bars document. Column types come from the standard schema of the
+// node's kind when the metadata names one; otherwise they are inferred from the
+// values (numbers are float64).
+func ReadBars(r io.Reader) (seamless.Result, error) {
+	var doc struct {
+		Metadata seamless.Metadata `json:"metadata"`
+		Data     json.RawMessage   `json:"data"`
+	}
+	if err := json.NewDecoder(r).Decode(&doc); err != nil {
+		return seamless.Result{}, fmt.Errorf("bars document: %w", err)
+	}
+	var schema *frame.Schema
+	if node, err := seamless.ParseNodeID(doc.Metadata.NodeID); err == nil {
+		if s, ok := node.Schema(); ok {
+			schema = &s
+		}
+	}
+	f, err := decodeColumns(doc.Data, schema)
+	if err != nil {
+		return seamless.Result{}, fmt.Errorf("bars document: %w", err)
+	}
+	return seamless.Result{Frame: f, Metadata: doc.Metadata}, nil
+}
+
+// decodeColumns reads {"ts":[…],"name":[…],…} keeping the column order.
+func decodeColumns(data []byte, schema *frame.Schema) (*frame.Frame, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("data: want an object of columns")
+	}
+	f := &frame.Frame{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := t.(string)
+		if name == "ts" {
+			if err := dec.Decode(&f.TS); err != nil {
+				return nil, fmt.Errorf("data.ts: %w", err)
+			}
+			continue
+		}
+		typ := frame.Type(0)
+		if schema != nil {
+			if i := schema.Index(name); i >= 0 {
+				typ = schema.Fields[i].Type
+			}
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("data.%s: %w", name, err)
+		}
+		c, err := decodeColumn(name, typ, raw)
+		if err != nil {
+			return nil, err
+		}
+		f.Cols = append(f.Cols, c)
+	}
+	if f.TS == nil {
+		f.TS = []int64{}
+	}
+	return f, f.Validate()
+}
+
+func decodeColumn(name string, typ frame.Type, raw []byte) (frame.Column, error) {
+	if typ == 0 {
+		typ = inferType(raw)
+	}
+	c := frame.Column{Field: frame.Field{Name: name, Type: typ}}
+	var err error
+	switch typ {
+	case frame.Float64:
+		if !bytes.Contains(raw, []byte("null")) {
+			err = json.Unmarshal(raw, &c.F64)
+			break
+		}
+		var v []*float64 // null is a non-finite float (JSON cannot carry NaN)
+		if err = json.Unmarshal(raw, &v); err == nil {
+			c.F64 = make([]float64, len(v))
+			for i, x := range v {
+				if x == nil {
+					c.F64[i] = nan
+				} else {
+					c.F64[i] = *x
+				}
+			}
+		}
+	case frame.Int64:
+		err = json.Unmarshal(raw, &c.I64)
+	case frame.String:
+		err = json.Unmarshal(raw, &c.Str)
+	case frame.Bool:
+		err = json.Unmarshal(raw, &c.Bool)
+	}
+	if err != nil {
+		return c, fmt.Errorf("data.%s: %w", name, err)
+	}
+	return c, nil
+}
+
+var nan = math.NaN()
+
+func inferType(raw []byte) frame.Type {
+	var v []any
+	if json.Unmarshal(raw, &v) == nil {
+		for _, x := range v {
+			switch x.(type) {
+			case string:
+				return frame.String
+			case bool:
+				return frame.Bool
+			case float64:
+				return frame.Float64
+			}
+		}
+	}
+	return frame.Float64
+}
+
+// Coverage is the /v1/coverage document (as `seamless coverage --format json`).
+type Coverage struct {
+	NodeID   string       `json:"node_id"`
+	Interval int64        `json:"interval"`
+	Ranges   []grid.Range `json:"ranges"`
+}
+
+// NewCoverage builds the document of a coverage set; an empty set has ranges [].
+func NewCoverage(nodeID string, interval int64, cov grid.Set) Coverage {
+	rs := cov.Ranges()
+	if rs == nil {
+		rs = []grid.Range{}
+	}
+	return Coverage{NodeID: nodeID, Interval: interval, Ranges: rs}
+}
+
+// SeriesList is the /v1/series document.
+type SeriesList struct {
+	Series []seamless.SeriesInfo `json:"series"`
+}
+
+// BackfillRequest is the body of POST /v1/backfill. Start and End are epoch seconds or
+// RFC 3339 strings.
+type BackfillRequest struct {
+	NodeID   string `json:"node_id"`
+	Interval int64  `json:"interval"`
+	Start    Time   `json:"start"`
+	End      Time   `json:"end"`
+}
+
+// Time is an instant in epoch seconds that unmarshals from a JSON number or an RFC 3339
+// (or decimal) string, and marshals as a number.
+type Time int64
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	var s string
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	} else {
+		s = string(b)
+	}
+	v, err := grid.ParseTime(s)
+	if err != nil {
+		return err
+	}
+	*t = Time(v)
+	return nil
+}
+
+// JobAccepted is the 202 answer of POST /v1/backfill.
+type JobAccepted struct {
+	JobID string `json:"job_id"`
+}
+
+// Job states of a background backfill.
+const (
+	JobQueued    = "queued"
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// Job is the /v1/backfill/{job_id} document.
+type Job struct {
+	JobID    string `json:"job_id"`
+	State    string `json:"state"`
+	NodeID   string `json:"node_id"`
+	Interval int64  `json:"interval"`
+	Start    int64  `json:"start"`
+	End      int64  `json:"end"`
+	// ChunksTotal is the number of missing chunks, known once the first chunk ends.
+	ChunksDone   int          `json:"chunks_done"`
+	ChunksTotal  int          `json:"chunks_total"`
+	Bars         int          `json:"bars"`
+	FailedChunks []grid.Range `json:"failed_chunks"`
+	// Error is the job's failure, in the same form as an error response's body.
+	Error      *ErrorBody `json:"error"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+}
+
+// Terminal reports whether the state is final.
+func (j Job) Terminal() bool {
+	return j.State == JobSucceeded || j.State == JobFailed || j.State == JobCancelled
+}
