@@ -145,7 +145,7 @@ func TestImport(t *testing.T) {
 	for name, body := range map[string]string{
 		"corrupt.csv":   "ts,open,high,low,close,volume\n1704160800,1,2,0.5,oops,10\n",
 		"offgrid.csv":   "ts,open,high,low,close,volume\n1704160801,1,2,0.5,1,10\n",
-		"unsorted.csv":  "ts,open,high,low,close,volume\n1704164400,1,2,0.5,1,10\n1704160800,1,2,0.5,1,10\n",
+
 		"nocolumns.csv": "ts,price\n1704160800,1\n",
 		"empty.csv":     "",
 	} {
@@ -156,11 +156,74 @@ func TestImport(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q", name, code, stderr)
 		}
 	}
+	// Blocking findings (a NaN close) refuse the import with the report...
+	nan := filepath.Join(dir, "nan.csv")
+	os.WriteFile(nan, []byte("ts,open,high,low,close,volume\n1704160800,1,2,0.5,nan,10\n1704164400,1,2,0.5,1,10\n"), 0o644)
+	code, _, stderr = run(t, dir, "import", "--node", "ohlcv:demo:OTHER:1h", "--interval", "3600", nan)
+	if code != 1 || !strings.Contains(stderr, "non_finite") || !strings.Contains(stderr, "nothing stored") {
+		t.Fatalf("nan import: exit %d, stderr %q", code, stderr)
+	}
 	_, out, _ = run(t, dir, "coverage", "--node", "ohlcv:demo:OTHER:1h", "--interval", "3600", "--format", "json")
 	if !strings.Contains(out, `"ranges":[]`) {
 		t.Fatalf("bad imports wrote data: %s", out)
 	}
+	// ...unless partial results are fine.
+	if code, _, stderr = run(t, dir, "import", "--node", "ohlcv:demo:OTHER:1h", "--interval", "3600", "--partial-ok", nan); code != 0 {
+		t.Fatalf("partial-ok import: exit %d %s", code, stderr)
+	}
+	// Unsorted millisecond timestamps are normalised, reported, and stored.
+	unsorted := filepath.Join(dir, "unsorted.csv")
+	os.WriteFile(unsorted, []byte("ts,open,high,low,close,volume\n1704254400000,1,2,0.5,1,10\n1704250800000,1,2,0.5,1,10\n"), 0o644)
+	code, out, stderr = run(t, dir, "import", "--node", "ohlcv:demo:THIRD:1h", "--interval", "3600", unsorted)
+	if code != 0 || !strings.Contains(stderr, "unsorted_ts") || !strings.Contains(stderr, "ts_cast") || !strings.Contains(out, "imported 2 bars") {
+		t.Fatalf("unsorted import: exit %d, %s %s", code, out, stderr)
+	}
 	if code, _, _ := run(t, dir, "import", "--node", node, "--interval", "60", filepath.Join(dir, "missing.csv")); code != 1 {
 		t.Fatalf("missing file exit %d", code)
+	}
+}
+
+func TestSLAAndDomainFlags(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"fetch", "--node", node, "--interval", "60", "--start", "2024-02-01T00:00:00Z", "--end", "2024-02-02T00:00:00Z", "--format", "json"}
+	code, out, _ := run(t, dir, append(base, "--max-sync-gap-bars", "100")...)
+	var doc struct {
+		Error struct {
+			Code      string  `json:"code"`
+			Phase     string  `json:"phase"`
+			ElapsedMS float64 `json:"elapsed_ms"`
+			BudgetMS  int64   `json:"budget_ms"`
+		} `json:"error"`
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &doc) != nil || doc.Error.Code != "sla_exceeded" || doc.Error.Phase != "sync_gap" {
+		t.Fatalf("sync gap: exit %d %s", code, out)
+	}
+	code, out, _ = run(t, dir, append(base, "--sla", "tolerant-partial", "--max-sync-gap-bars", "100")...)
+	// The violation says partial_fill, but coverage below min_coverage holds, and hold
+	// outranks partial_fill.
+	if code != 0 || !strings.Contains(out, `"downgrade_mode":"hold"`) || !strings.Contains(out, `"downgrade_reason":"coverage_breach"`) || !strings.Contains(out, `"phase":"sync_gap"`) {
+		t.Fatalf("tolerant-partial: exit %d %s", code, out)
+	}
+	if code, _, _ = run(t, dir, append(base, "--sla", "gold")...); code != 2 {
+		t.Fatalf("unknown preset exit %d", code)
+	}
+	if code, _, _ = run(t, dir, append(base, "--on-violation", "explode")...); code != 2 {
+		t.Fatalf("bad on-violation exit %d", code)
+	}
+	// Backtests need as_of, and their answers are published as artifacts.
+	code, out, _ = run(t, dir, append(base, "--execution-domain", "backtest")...)
+	if code != 1 || !strings.Contains(out, `"code":"domain_policy"`) {
+		t.Fatalf("backtest without as_of: exit %d %s", code, out)
+	}
+	code, out, _ = run(t, dir, append(base, "--execution-domain", "backtest", "--as-of", "2024-02-01T12:00:00Z")...)
+	if code != 0 || !strings.Contains(out, `"manifest_uri":"file://`) || !strings.Contains(out, `"dataset_fingerprint":"sha256:`) || !strings.Contains(out, `"rows":720`) {
+		t.Fatalf("backtest: exit %d %s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "artifacts")); err != nil {
+		t.Fatalf("no artifacts under the data dir: %v", err)
+	}
+	code, out, _ = run(t, dir, "presets")
+	if code != 0 || !strings.Contains(out, "baseline") || !strings.Contains(out, "tolerant-partial") {
+		t.Fatalf("presets: %s", out)
 	}
 }

@@ -45,6 +45,7 @@ func newFetchCmd(g *globals) *cobra.Command {
 		output           string
 		partialOK        bool
 		serverURL        string
+		rf               requestFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "fetch",
@@ -73,7 +74,8 @@ func newFetchCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return seamless.Request{}, err
 				}
-				return seamless.Request{NodeID: series.node, Interval: series.interval, Start: st, End: en, Strategy: strat, PartialOK: partialOK}, nil
+				req := seamless.Request{NodeID: series.node, Interval: series.interval, Start: st, End: en, Strategy: strat, PartialOK: partialOK}
+				return req, rf.apply(cmd, &req)
 			}()
 			if err != nil {
 				return g.fail(err, jsonOut)
@@ -99,6 +101,7 @@ func newFetchCmd(g *globals) *cobra.Command {
 		},
 	}
 	series.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&start, "start", "", "range start, inclusive: epoch seconds or RFC 3339 (required)")
 	cmd.Flags().StringVar(&end, "end", "", "range end, exclusive: epoch seconds or RFC 3339 (required)")
 	cmd.Flags().StringVar(&strategy, "strategy", "seamless", "seamless | fail_fast | auto_backfill | partial_fill")

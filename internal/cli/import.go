@@ -1,24 +1,38 @@
 package cli
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"sort"
 
 	"github.com/spf13/cobra"
 
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/conformance"
 	"github.com/seamless-data/seamless/internal/csvio"
 )
 
 func newImportCmd(g *globals) *cobra.Command {
-	var series seriesFlags
+	var (
+		series     seriesFlags
+		partialOK  bool
+		policyName string
+		reportJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv",
 		Short: "Store bars from a CSV file as authoritative data for [first ts, last ts + interval)",
-		Long: `Import reads a CSV file with a header row (ts first or anywhere, plus the columns of
-the node kind's schema) and stores it. ts may be epoch seconds, milliseconds,
-microseconds or nanoseconds, or RFC 3339. Rows must be sorted, unique and on the
-interval grid. The whole file is stored in one atomic write, or nothing is.`,
+		Long: `Import reads a CSV file with a header row (ts plus the columns of the node kind's
+schema) and runs it through the conformance pipeline: ts in epoch seconds,
+milliseconds, microseconds or nanoseconds, or RFC 3339 with any offset, are normalised
+to epoch seconds; rows are sorted, duplicates keep the last, off-grid rows are dropped;
+values are checked. The report is printed. Blocking findings (by default the ones that
+mean corrupt data: non-finite values, inconsistent OHLC, negative volume, unreadable
+timestamps, missing or uncastable columns) refuse the import and nothing is stored,
+unless --partial-ok is given. The normalised rows are stored in one atomic write that
+covers [first ts, last ts + interval).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := series.check(); err != nil {
@@ -28,7 +42,11 @@ interval grid. The whole file is stored in one atomic write, or nothing is.`,
 			if err != nil {
 				return g.fail(&seamless.RequestError{Field: "node", Message: err.Error()}, false)
 			}
-			schema, ok := node.Schema()
+			policy, err := conformance.PolicyByName(policyName)
+			if err != nil {
+				return g.fail(&seamless.RequestError{Field: "conformance", Message: err.Error()}, false)
+			}
+			opts, ok := conformance.OptionsFor(node.Kind, series.interval)
 			if !ok {
 				return g.fail(&seamless.RequestError{Field: "node", Message: fmt.Sprintf("unknown kind %q", node.Kind)}, false)
 			}
@@ -37,9 +55,21 @@ interval grid. The whole file is stored in one atomic write, or nothing is.`,
 				return g.fail(err, false)
 			}
 			defer in.Close()
-			f, err := csvio.Read(in, schema)
+			raw, tsText, err := csvio.ReadText(in, opts.Schema)
 			if err != nil {
 				return g.fail(fmt.Errorf("%s: %w", args[0], err), false)
+			}
+			if series.interval <= 0 {
+				return g.fail(&seamless.RequestError{Field: "interval", Message: "must be positive"}, false)
+			}
+			f, rep, err := conformance.Run(conformance.Input{Frame: raw, TSText: tsText}, opts)
+			if err != nil {
+				return g.fail(&seamless.RequestError{Field: "file", Message: err.Error()}, false)
+			}
+			printReport(g, rep, reportJSON)
+			if blocking := policy.Blocking(rep); len(blocking) > 0 && !partialOK {
+				return g.fail(fmt.Errorf("%s: import refused, nothing stored (use --partial-ok to store the normalised rows): %w",
+					args[0], &conformance.PipelineError{Report: rep, Blocking: blocking}), false)
 			}
 			r, err := csvio.CoveredRange(f, series.interval)
 			if err != nil {
@@ -58,5 +88,40 @@ interval grid. The whole file is stored in one atomic write, or nothing is.`,
 		},
 	}
 	series.register(cmd)
+	cmd.Flags().BoolVar(&partialOK, "partial-ok", false, "store the normalised rows even when findings would block")
+	cmd.Flags().StringVar(&policyName, "conformance", "default", "conformance preset deciding which findings block: default, strict-blocking, permissive-dev")
+	cmd.Flags().BoolVar(&reportJSON, "report-json", false, "print the conformance report as JSON")
 	return cmd
+}
+
+// printReport writes a conformance report to stderr for people, or as JSON to stdout.
+func printReport(g *globals, rep conformance.Report, asJSON bool) {
+	if asJSON {
+		json.NewEncoder(g.stdout).Encode(map[string]any{"conformance": rep})
+		return
+	}
+	if rep.Clean() {
+		fmt.Fprintln(g.stderr, "conformance: clean")
+		return
+	}
+	flags := make([]string, 0, len(rep.FlagsCounts))
+	for f := range rep.FlagsCounts {
+		flags = append(flags, f)
+	}
+	sort.Strings(flags)
+	for _, f := range flags {
+		fmt.Fprintf(g.stderr, "conformance: %-24s %8d  e.g. ts %v\n", f, rep.FlagsCounts[f], rep.Samples[f])
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(g.stderr, "conformance warning:", w)
+	}
+}
+
+// code classifies CLI errors: seamless codes, with CSV parse errors as bad requests.
+func code(err error) string {
+	var pe *csvio.ParseError
+	if errors.As(err, &pe) {
+		return seamless.CodeBadRequest
+	}
+	return seamless.ErrorCode(err)
 }

@@ -18,6 +18,8 @@ type requestFlags struct {
 	minCoverage, maxLag                         float64
 	onViolation                                 string
 	worldID, domain, asOf                       string
+	conformance                                 string
+	fingerprint                                 bool
 }
 
 func (f *requestFlags) register(cmd *cobra.Command) {
@@ -31,6 +33,8 @@ func (f *requestFlags) register(cmd *cobra.Command) {
 	fl.Float64Var(&f.minCoverage, "min-coverage", 0, "coverage ratio below which the answer is held (0–1)")
 	fl.Float64Var(&f.maxLag, "max-lag-seconds", 0, "staleness above which the answer is held")
 	fl.StringVar(&f.onViolation, "on-violation", "", "fail_fast | partial_fill | hold")
+	fl.StringVar(&f.conformance, "conformance", "default", "conformance preset deciding which findings block: default, strict-blocking, permissive-dev")
+	fl.BoolVar(&f.fingerprint, "fingerprint", false, "compute dataset_fingerprint for the response")
 	fl.StringVar(&f.worldID, "world-id", "", "world the request belongs to")
 	fl.StringVar(&f.domain, "execution-domain", "", "backtest | dryrun | live | shadow (or an alias)")
 	fl.StringVar(&f.asOf, "as-of", "", "instant the data is fixed at: epoch seconds or RFC 3339 (required for backtest/dryrun)")
@@ -74,6 +78,10 @@ func (f *requestFlags) apply(cmd *cobra.Command, req *seamless.Request) error {
 		}
 	}
 	req.SLA = policy
+	req.Conformance, req.Fingerprint = f.conformance, f.fingerprint
+	if req.Conformance == "default" {
+		req.Conformance = ""
+	}
 	req.WorldID, req.ExecutionDomain = f.worldID, f.domain
 	if f.asOf != "" {
 		t, err := grid.ParseTime(f.asOf)

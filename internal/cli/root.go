@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -18,9 +19,7 @@ import (
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/grid"
-	"github.com/seamless-data/seamless/internal/csvio"
-	"github.com/seamless-data/seamless/source/demo"
-	"github.com/seamless-data/seamless/store/pebblestore"
+	"github.com/seamless-data/seamless/internal/server/wire"
 )
 
 // Exit codes.
@@ -32,17 +31,20 @@ const (
 
 // globals are the flags every command shares.
 type globals struct {
-	dataDir string
-	maxBars int64
-	stdout  io.Writer
-	stderr  io.Writer
+	// logLevel is the command's default log level: warn for batch commands, info for
+	// serve (SEAMLESS_LOG_LEVEL overrides it).
+	logLevel slog.Level
+	dataDir  string
+	maxBars  int64
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 // Execute runs the CLI with args and returns the process exit code.
 func Execute(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g := &globals{stdout: stdout, stderr: stderr}
+	g := &globals{stdout: stdout, stderr: stderr, logLevel: slog.LevelWarn}
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -84,53 +86,12 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &seamless.RequestError{Message: err.Error()}
 	})
-	root.AddCommand(newFetchCmd(g), newCoverageCmd(g), newBackfillCmd(g), newImportCmd(g), newServeCmd(g))
+	root.AddCommand(newFetchCmd(g), newCoverageCmd(g), newBackfillCmd(g), newImportCmd(g), newServeCmd(g), newPresetsCmd(g))
 	return root
 }
 
-// runtime is the embedded deployment: a Pebble store under the data dir, the demo
-// source and the in-process coordinator.
-type runtime struct {
-	store    *pebblestore.Store
-	provider *seamless.Provider
-}
-
-func (g *globals) open() (*runtime, error) {
-	opts, err := demo.OptionsFromEnv()
-	if err != nil {
-		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
-	}
-	src, err := demo.New(opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	st, err := pebblestore.Open(g.dataDir, pebblestore.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("open store in %s: %w", g.dataDir, err)
-	}
-	p, err := seamless.New(seamless.Config{Store: st, Sources: seamless.Sources{"demo": src}, MaxBars: g.maxBars})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	return &runtime{store: st, provider: p}, nil
-}
-
-func (r *runtime) Close() error {
-	return errors.Join(r.provider.Close(), r.store.Close())
-}
-
-// code classifies CLI errors: seamless codes, with CSV parse errors as bad requests.
-func code(err error) string {
-	var pe *csvio.ParseError
-	if errors.As(err, &pe) {
-		return seamless.CodeBadRequest
-	}
-	return seamless.ErrorCode(err)
-}
+// open assembles the runtime configured by flags and environment (see runtime.go).
+func (g *globals) open() (*runtime, error) { return g.openRuntime(context.Background()) }
 
 // reportedError wraps an error already printed to the user.
 type reportedError struct{ err error }
@@ -142,9 +103,9 @@ func (e *reportedError) Unwrap() error { return e.err }
 func (g *globals) fail(err error, jsonOut bool) error {
 	fmt.Fprintln(g.stderr, "seamless:", err)
 	if jsonOut {
-		doc := map[string]any{"error": map[string]any{"code": code(err), "message": err.Error()}}
-		enc := json.NewEncoder(g.stdout)
-		enc.Encode(doc)
+		body := wire.EncodeError(err)
+		body.Code = code(err)
+		json.NewEncoder(g.stdout).Encode(wire.ErrorDocument{Error: body})
 	}
 	return &reportedError{err}
 }

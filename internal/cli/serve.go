@@ -23,9 +23,11 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the HTTP API (bars, coverage, series, backfill jobs, health, metrics)",
-		Long: `Serve the HTTP API of docs/api.md over the embedded runtime (the data dir's store,
-the demo source, the in-process coordinator) until SIGINT or SIGTERM, then shut down
-gracefully: in-flight requests finish, background backfills stop, the store is closed.
+		Long: `Serve the HTTP API of docs/api.md — bars, coverage, series, backfill jobs, the
+coordinator's lease API, health and metrics — over the configured runtime (by default
+the data dir's embedded store, the demo and binance sources and the in-process
+coordinator) until SIGINT or SIGTERM, then shut down gracefully: in-flight requests
+finish, background backfills stop, the store is closed.
 
 Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to require
 "Authorization: Bearer <token>" on every /v1 route.`,
@@ -35,6 +37,7 @@ Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to req
 			if err != nil {
 				return g.fail(&seamless.RequestError{Field: "SEAMLESS_API_TOKENS", Message: err.Error()}, false)
 			}
+			g.logLevel = slog.LevelInfo
 			rt, err := g.open()
 			if err != nil {
 				return g.fail(err, false)
@@ -46,8 +49,8 @@ Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to req
 			if err != nil {
 				return g.fail(err, false)
 			}
-			cfg.Provider, cfg.Tokens = rt.provider, tokens
-			cfg.Logger = slog.New(slog.NewJSONHandler(g.stderr, nil))
+			cfg.Provider, cfg.Tokens, cfg.Registry, cfg.Logger = rt.provider, tokens, rt.registry, rt.log
+			cfg.Mounts = rt.mounts()
 			srv, err := server.New(cfg)
 			if err != nil {
 				ln.Close()

@@ -43,39 +43,55 @@ const MaxRows = 50_000_000
 // the whole file, inferred by InferUnit) or RFC 3339 strings.
 // Numeric cells must parse; empty float cells are an error. Rows keep file order.
 func Read(r io.Reader, schema frame.Schema) (*frame.Frame, error) {
+	f, raw, err := ReadText(r, schema)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := ParseTimestamps(raw)
+	if err != nil {
+		return nil, err
+	}
+	f.TS = ts
+	return f, nil
+}
+
+// ReadText is Read without timestamp parsing: it returns the frame's value columns and
+// the ts cells as written (TS is nil), for the conformance pipeline to normalise and
+// report on (units, time zones, unreadable cells).
+func ReadText(r io.Reader, schema frame.Schema) (*frame.Frame, []string, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, &ParseError{Msg: "empty file: want a header row starting with ts"}
+		return nil, nil, &ParseError{Msg: "empty file: want a header row starting with ts"}
 	}
 	if err != nil {
-		return nil, csvErr(err)
+		return nil, nil, csvErr(err)
 	}
 	header = append([]string(nil), header...)
 	pos := map[string]int{}
 	for i, h := range header {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
 		if _, dup := pos[h]; dup {
-			return nil, &ParseError{Line: 1, Msg: fmt.Sprintf("duplicate column %q", h)}
+			return nil, nil, &ParseError{Line: 1, Msg: fmt.Sprintf("duplicate column %q", h)}
 		}
 		pos[h] = i
 	}
 	tsCol, ok := pos["ts"]
 	if !ok {
-		return nil, &ParseError{Line: 1, Msg: fmt.Sprintf("no ts column in header %v", header)}
+		return nil, nil, &ParseError{Line: 1, Msg: fmt.Sprintf("no ts column in header %v", header)}
 	}
 	src := make([]int, len(schema.Fields))
 	for i, f := range schema.Fields {
 		p, ok := pos[f.Name]
 		if !ok {
-			return nil, &ParseError{Line: 1, Msg: fmt.Sprintf("missing column %q (want %v)", f.Name, schema.Names())}
+			return nil, nil, &ParseError{Line: 1, Msg: fmt.Sprintf("missing column %q (want %v)", f.Name, schema.Names())}
 		}
 		src[i] = p
 	}
 	if len(header) != len(schema.Fields)+1 {
-		return nil, &ParseError{Line: 1, Msg: fmt.Sprintf("header %v has columns outside the schema %v", header, schema.Names())}
+		return nil, nil, &ParseError{Line: 1, Msg: fmt.Sprintf("header %v has columns outside the schema %v", header, schema.Names())}
 	}
 	f := frame.New(schema, 0)
 	raw := make([]string, 0)
@@ -85,25 +101,20 @@ func Read(r io.Reader, schema frame.Schema) (*frame.Frame, error) {
 			break
 		}
 		if err != nil {
-			return nil, csvErr(err)
+			return nil, nil, csvErr(err)
 		}
 		if len(raw) >= MaxRows {
-			return nil, &ParseError{Line: line, Msg: fmt.Sprintf("more than %d rows", MaxRows)}
+			return nil, nil, &ParseError{Line: line, Msg: fmt.Sprintf("more than %d rows", MaxRows)}
 		}
 		raw = append(raw, strings.TrimSpace(rec[tsCol]))
 		for i, fd := range schema.Fields {
 			cell := strings.TrimSpace(rec[src[i]])
 			if err := appendCell(&f.Cols[i], cell); err != nil {
-				return nil, &ParseError{Line: line, Column: fd.Name, Msg: err.Error()}
+				return nil, nil, &ParseError{Line: line, Column: fd.Name, Msg: err.Error()}
 			}
 		}
 	}
-	ts, err := ParseTimestamps(raw)
-	if err != nil {
-		return nil, err
-	}
-	f.TS = ts
-	return f, nil
+	return f, raw, nil
 }
 
 func csvErr(err error) error {

@@ -31,11 +31,11 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	m := &metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "seamless_requests_total",
+			Name: "seamless_http_requests_total",
 			Help: "HTTP requests answered, by route pattern and status code.",
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "seamless_request_duration_seconds",
+			Name:    "seamless_http_request_duration_seconds",
 			Help:    "Time from request to last byte written, by route pattern.",
 			Buckets: durationBuckets,
 		}, []string{"route"}),

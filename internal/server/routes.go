@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"go.opentelemetry.io/otel/propagation"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,6 +28,13 @@ func (s *Server) routes() http.Handler {
 	v1("GET /v1/series", s.cfg.RouteTimeout, s.series)
 	v1("POST /v1/backfill", s.cfg.RouteTimeout, s.startBackfill)
 	v1("GET /v1/backfill/{job_id}", s.cfg.RouteTimeout, s.backfillJob)
+	for _, m := range s.cfg.Mounts {
+		var handler http.Handler = withDeadline(s.cfg.RouteTimeout, m.Handler)
+		if len(s.cfg.Tokens) > 0 && !m.Public {
+			handler = newAuthenticator(s.cfg.Tokens).require(handler)
+		}
+		mux.Handle(m.Pattern, handler)
+	}
 	mux.Handle("GET /healthz", withDeadline(s.cfg.RouteTimeout, http.HandlerFunc(s.healthz)))
 	mux.Handle("GET /readyz", withDeadline(s.cfg.RouteTimeout, http.HandlerFunc(s.readyz)))
 	mux.Handle("GET /metrics", withDeadline(s.cfg.RouteTimeout, s.metrics.handler()))
@@ -69,7 +77,9 @@ func (s *Server) instrument(mux *http.ServeMux) http.Handler {
 		began := time.Now()
 		rec := &recorder{ResponseWriter: w}
 		info := &requestInfo{}
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+		// A W3C traceparent header makes the request's spans children of the caller's.
+		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		r = r.WithContext(context.WithValue(ctx, infoKey{}, info))
 		// Handler only looks the route up; ServeHTTP also sets the path values.
 		var h http.Handler = mux
 		h404, route := mux.Handler(r)
@@ -171,4 +181,13 @@ func fail(w http.ResponseWriter, err error) {
 		return
 	}
 	writeError(w, wire.EncodeError(err))
+}
+
+// Principal returns the name of the API token that authenticated the request whose
+// context this is ("" without auth), for audit records of mounted handlers.
+func Principal(ctx context.Context) string {
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return info.principal
+	}
+	return ""
 }

@@ -61,6 +61,17 @@ type Config struct {
 	Registry *prometheus.Registry
 	Clock    clock.Clock
 	Logger   *slog.Logger
+	// Mounts adds handlers of other components (the lease API, the schema registry)
+	// under the server's instrumentation, deadlines and, unless Public, its auth.
+	Mounts []Mount
+}
+
+// Mount is an extra handler served at Pattern (a ServeMux pattern).
+type Mount struct {
+	Pattern string
+	Handler http.Handler
+	// Public mounts skip bearer-token auth.
+	Public bool
 }
 
 func (c Config) withDefaults() Config {

@@ -319,9 +319,9 @@ func TestOtherRoutes(t *testing.T) {
 	}
 	r = get(t, e, "/metrics")
 	for _, want := range []string{
-		`seamless_requests_total{code="200",route="GET /v1/coverage"} 2`,
-		`seamless_requests_total{code="404",route="unmatched"} 1`,
-		`seamless_request_duration_seconds_bucket{route="GET /v1/series",le="600"} 1`,
+		`seamless_http_requests_total{code="200",route="GET /v1/coverage"} 2`,
+		`seamless_http_requests_total{code="404",route="unmatched"} 1`,
+		`seamless_http_request_duration_seconds_bucket{route="GET /v1/series",le="600"} 1`,
 		"go_goroutines", "process_cpu_seconds_total",
 	} {
 		if !strings.Contains(string(r.body), want) {

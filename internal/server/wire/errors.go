@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/seamless-data/seamless/conformance"
 	"io"
 	"net/http"
 
@@ -77,8 +78,15 @@ type ErrorBody struct {
 	Chunk    *grid.Range `json:"chunk,omitempty"`
 	Attempts int         `json:"attempts,omitempty"`
 	Cause    string      `json:"cause,omitempty"`
-	// SLAViolation: *seamless.SeamlessSLAExceeded.
+	// SLAViolation: *seamless.SeamlessSLAExceeded, whose phase, elapsed_ms and
+	// budget_ms are also given at the top level.
 	SLAViolation *seamless.SLAViolation `json:"sla_violation,omitempty"`
+	Phase        string                 `json:"phase,omitempty"`
+	ElapsedMS    float64                `json:"elapsed_ms,omitempty"`
+	BudgetMS     int64                  `json:"budget_ms,omitempty"`
+	// Report and Blocking: *conformance.PipelineError.
+	Report   *conformance.Report `json:"report,omitempty"`
+	Blocking []string            `json:"blocking,omitempty"`
 }
 
 // ErrorDocument is an error response: {"error":{…}}.
@@ -102,6 +110,7 @@ func EncodeError(err error) ErrorBody {
 		ue *seamless.UpstreamError
 		sx *seamless.SeamlessSLAExceeded
 		dp *seamless.SeamlessDomainPolicyError
+		ce *conformance.PipelineError
 	)
 	switch {
 	case errors.As(err, &re):
@@ -117,6 +126,9 @@ func EncodeError(err error) ErrorBody {
 		}
 	case errors.As(err, &sx):
 		b.NodeID, b.SLAViolation = sx.NodeID, &sx.SLAViolation
+		b.Phase, b.ElapsedMS, b.BudgetMS = sx.Phase, sx.ElapsedMS, sx.BudgetMS
+	case errors.As(err, &ce):
+		b.Report, b.Blocking = &ce.Report, ce.Blocking
 	case errors.As(err, &dp):
 		b.NodeID, b.Domain, b.Reason = dp.NodeID, string(dp.Domain), dp.Reason
 	}
@@ -131,6 +143,10 @@ func EncodeError(err error) ErrorBody {
 func (b ErrorBody) LibraryErr() error {
 	s := seamless.Series{NodeID: b.NodeID, Interval: b.Interval}
 	switch b.Code {
+	case seamless.CodeConformanceBlocked:
+		if b.Report != nil {
+			return &conformance.PipelineError{Report: *b.Report, Blocking: b.Blocking}
+		}
 	case seamless.CodeBadRequest:
 		if b.Reason == "" {
 			return &seamless.RequestError{Field: b.Field, Message: b.Message}

@@ -130,6 +130,20 @@ var requestParams = []param{
 		},
 	},
 	{
+		name:   "conformance",
+		decode: func(r *seamless.Request, v string) error { r.Conformance = v; return nil },
+		encode: func(r seamless.Request) (string, bool) { return r.Conformance, r.Conformance != "" },
+	},
+	{
+		name: "fingerprint",
+		decode: func(r *seamless.Request, v string) error {
+			b, err := strconv.ParseBool(v)
+			r.Fingerprint = b
+			return err
+		},
+		encode: func(r seamless.Request) (string, bool) { return "true", r.Fingerprint },
+	},
+	{
 		name:   "world_id",
 		decode: func(r *seamless.Request, v string) error { r.WorldID = v; return nil },
 		encode: func(r seamless.Request) (string, bool) { return r.WorldID, r.WorldID != "" },

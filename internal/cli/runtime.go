@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/artifact"
+	"github.com/seamless-data/seamless/conformance"
+	"github.com/seamless-data/seamless/coordinator/etcdcoord"
+	"github.com/seamless-data/seamless/coordinator/leaseapi"
+	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/internal/reportlog"
+	"github.com/seamless-data/seamless/internal/server"
+	"github.com/seamless-data/seamless/source/binance"
+	"github.com/seamless-data/seamless/source/demo"
+	"github.com/seamless-data/seamless/store/pebblestore"
+	"github.com/seamless-data/seamless/store/pgstore"
+	"github.com/seamless-data/seamless/telemetry"
+)
+
+// env reads a SEAMLESS_* variable, falling back to the reference's QMTL_SEAMLESS_*
+// alias where one exists.
+func env(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return os.Getenv("QMTL_" + name)
+}
+
+// runtime is one process's assembly of the provider and its parts, chosen by
+// configuration: the store (embedded Pebble, or PostgreSQL with SEAMLESS_STORE), the
+// coordinator (in-process, or etcd with SEAMLESS_COORDINATOR_URL), the sources (demo,
+// binance), the report archive and artifact registrar under the data dir, metrics.
+type runtime struct {
+	provider *seamless.Provider
+	store    seamless.Store
+	coord    seamless.Coordinator
+	reports  *reportlog.Log
+	registry *prometheus.Registry
+	metrics  *telemetry.Metrics
+	log      *slog.Logger
+	closers  []func() error
+}
+
+// newLogger builds the JSON (or text) slog logger of SEAMLESS_LOG_LEVEL (default level
+// when unset) and SEAMLESS_LOG_FORMAT.
+func newLogger(w io.Writer, level slog.Level) (*slog.Logger, error) {
+	if v := env("SEAMLESS_LOG_LEVEL"); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return nil, fmt.Errorf("SEAMLESS_LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f := env("SEAMLESS_LOG_FORMAT"); f {
+	case "", "json":
+		return slog.New(seamless.TraceLogHandler(slog.NewJSONHandler(w, opts))), nil
+	case "text":
+		return slog.New(seamless.TraceLogHandler(slog.NewTextHandler(w, opts))), nil
+	default:
+		return nil, fmt.Errorf("SEAMLESS_LOG_FORMAT=%q: want json or text", f)
+	}
+}
+
+func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
+	rt = &runtime{}
+	defer func() {
+		if err != nil {
+			rt.Close()
+			rt = nil
+		}
+	}()
+	if rt.log, err = newLogger(g.stderr, g.logLevel); err != nil {
+		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
+	}
+	rt.registry = prometheus.NewRegistry()
+	rt.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if rt.metrics, err = telemetry.New(rt.registry); err != nil {
+		return nil, err
+	}
+
+	demoOpts, err := demo.OptionsFromEnv()
+	if err != nil {
+		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
+	}
+	demoSrc, err := demo.New(demoOpts)
+	if err != nil {
+		return nil, err
+	}
+	binOpts, err := binance.OptionsFromEnv()
+	if err != nil {
+		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
+	}
+	binSrc, err := binance.New(binOpts)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if rt.store, err = g.openStore(ctx); err != nil {
+		return nil, err
+	}
+	rt.closers = append(rt.closers, rt.store.Close)
+	if rt.coord, err = rt.openCoordinator(ctx); err != nil {
+		return nil, err
+	}
+	if rt.reports, err = reportlog.Open(filepath.Join(g.dataDir, "reports")); err != nil {
+		return nil, fmt.Errorf("report archive: %w", err)
+	}
+	arts, err := g.openArtifacts()
+	if err != nil {
+		return nil, err
+	}
+	rt.provider, err = seamless.New(seamless.Config{
+		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics,
+		Sources:   seamless.Sources{"demo": demoSrc, "binance": binSrc},
+		Reports:   reportSink{rt.reports},
+		Artifacts: artifact.Publisher(arts, "seamless"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The provider stops its background work before the store closes.
+	rt.closers = append([]func() error{rt.provider.Close}, rt.closers...)
+	return rt, nil
+}
+
+// openStore opens SEAMLESS_STORE: empty or "pebble" for the embedded store under the
+// data dir, a postgres:// DSN for PostgreSQL.
+func (g *globals) openStore(ctx context.Context) (seamless.Store, error) {
+	switch u := env("SEAMLESS_STORE"); {
+	case u == "" || u == "pebble":
+		st, err := pebblestore.Open(g.dataDir, pebblestore.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open embedded store in %s: %w", g.dataDir, err)
+		}
+		return st, nil
+	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
+		st, err := pgstore.Open(ctx, u, pgstore.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return st, nil
+	default:
+		return nil, &seamless.RequestError{Field: "SEAMLESS_STORE", Message: "want pebble or a postgres:// DSN"}
+	}
+}
+
+// openCoordinator opens SEAMLESS_COORDINATOR_URL (alias QMTL_SEAMLESS_COORDINATOR_URL):
+// empty for the in-process guard, etcd://host:port[,…] for etcd. An etcd coordinator
+// is wrapped so that, when unreachable, backfill falls back to the local guard loudly;
+// SEAMLESS_PROFILE=prod refuses to start without a reachable coordinator instead.
+func (rt *runtime) openCoordinator(ctx context.Context) (seamless.Coordinator, error) {
+	u := env("SEAMLESS_COORDINATOR_URL")
+	prod := env("SEAMLESS_PROFILE") == "prod"
+	if u == "" {
+		if prod {
+			return nil, errors.New("profile prod needs SEAMLESS_COORDINATOR_URL (etcd://host:port)")
+		}
+		return seamless.NewMemCoordinator(nil), nil
+	}
+	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+		// A remote lease API (seamless coordinator, or another seamless serve).
+		fb := seamless.NewFallbackCoordinator(leaseapi.NewClient(u, nil), seamless.NewMemCoordinator(nil), 5*time.Second, rt.log)
+		fb.OnFallback = rt.metrics.CoordinatorFallback
+		return fb, nil
+	}
+	if !strings.HasPrefix(u, "etcd://") {
+		return nil, &seamless.RequestError{Field: "SEAMLESS_COORDINATOR_URL", Message: fmt.Sprintf("%q: want etcd://host:port[,host:port…] or http://host:port", u)}
+	}
+	hostname, _ := os.Hostname()
+	c, cli, err := etcdcoord.Dial(u, etcdcoord.Options{Holder: hostname + ":" + strconv.Itoa(os.Getpid()), Logger: rt.log, OnStaleClaim: rt.metrics.StaleClaim})
+	if err != nil {
+		return nil, err
+	}
+	rt.closers = append(rt.closers, cli.Close)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx); err != nil {
+		if prod {
+			return nil, fmt.Errorf("profile prod: coordinator %s: %w", u, err)
+		}
+		rt.log.Warn("seamless.backfill.coordinator_unreachable", "url", u, "err", err)
+	}
+	fb := seamless.NewFallbackCoordinator(c, seamless.NewMemCoordinator(nil), 5*time.Second, rt.log)
+	fb.OnFallback = rt.metrics.CoordinatorFallback
+	return fb, nil
+}
+
+// openArtifacts opens the artifact registrar: S3 when SEAMLESS_ARTIFACTS_S3_ENDPOINT
+// is set, else a directory under the data dir.
+func (g *globals) openArtifacts() (artifact.Registrar, error) {
+	if ep := env("SEAMLESS_ARTIFACTS_S3_ENDPOINT"); ep != "" {
+		r, err := artifact.NewS3Registrar(artifact.S3Config{
+			Endpoint: ep, Bucket: env("SEAMLESS_ARTIFACTS_S3_BUCKET"),
+			AccessKey: env("SEAMLESS_ARTIFACTS_S3_ACCESS_KEY"), SecretKey: env("SEAMLESS_ARTIFACTS_S3_SECRET_KEY"),
+			Prefix: env("SEAMLESS_ARTIFACTS_S3_PREFIX"), Region: env("SEAMLESS_ARTIFACTS_S3_REGION"),
+			TLS: env("SEAMLESS_ARTIFACTS_S3_TLS") != "false",
+		}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("artifact registrar: %w", err)
+		}
+		return r, nil
+	}
+	return artifact.NewDirRegistrar(filepath.Join(g.dataDir, "artifacts"), nil), nil
+}
+
+func (rt *runtime) Close() error {
+	var errs []error
+	for _, c := range rt.closers {
+		errs = append(errs, c())
+	}
+	rt.closers = nil
+	return errors.Join(errs...)
+}
+
+// reportSink archives conformance reports in the report log.
+type reportSink struct{ log *reportlog.Log }
+
+func (r reportSink) Archive(ctx context.Context, s seamless.Series, rng grid.Range, rep conformance.Report) error {
+	_, err := r.log.Append(ctx, reportlog.Record{NodeID: s.NodeID, Interval: s.Interval, Range: rng, Report: rep})
+	return err
+}
+
+// mounts are the runtime's extra HTTP routes on seamless serve: the coordinator's
+// lease API in the reference's wire protocol.
+func (rt *runtime) mounts() []server.Mount {
+	leases := leaseapi.NewHandler(rt.coord)
+	return []server.Mount{{Pattern: "/v1/leases", Handler: leases}, {Pattern: "/v1/leases/", Handler: leases}}
+}
