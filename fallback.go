@@ -138,3 +138,21 @@ func (f *FallbackCoordinator) Inspect(ctx context.Context) ([]LeaseInfo, error) 
 	}
 	return append(remote, local...), nil
 }
+
+// Release frees a held lease on the coordinator that holds it (operator action).
+func (f *FallbackCoordinator) Release(ctx context.Context, key string) error {
+	f.mu.Lock()
+	_, local := f.localTokens[key]
+	delete(f.localTokens, key)
+	f.mu.Unlock()
+	if local {
+		return f.local.Release(ctx, key)
+	}
+	r, ok := f.primary.(interface {
+		Release(context.Context, string) error
+	})
+	if !ok {
+		return errors.New("release: the coordinator does not support forced release")
+	}
+	return r.Release(ctx, key)
+}

@@ -169,3 +169,17 @@ func (m *MemCoordinator) StaleClaims() int {
 	defer m.mu.Unlock()
 	return m.stale
 }
+
+// Release frees a held lease whatever its token (an operator action for a stuck
+// holder); the holder's later Renew, Complete or Fail see ErrLeaseLost.
+func (m *MemCoordinator) Release(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.current(key)
+	if l == nil {
+		return fmt.Errorf("release %s: not held", key)
+	}
+	close(l.done)
+	delete(m.held, key)
+	return nil
+}

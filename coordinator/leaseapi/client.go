@@ -144,3 +144,8 @@ func (c *Client) Inspect(ctx context.Context) ([]seamless.LeaseInfo, error) {
 	}
 	return infos, nil
 }
+
+// Release asks the server to free a held lease (operator action).
+func (c *Client) Release(ctx context.Context, key string) error {
+	return c.do(ctx, http.MethodPost, "/v1/leases/release", claimReq{Key: key}, nil)
+}

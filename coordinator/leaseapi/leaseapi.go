@@ -13,6 +13,7 @@
 //	POST /v1/leases/fail      {"key","token","reason"}    → 200 {"ok":true,"completion_ratio":0}; 409 lease_lost
 //	GET  /v1/leases                                        → 200 {"leases":[{"key","holder","token","lease_until_ms","progress"}]}
 //	GET  /v1/leases/wait?key=K&timeout_ms=N                → 200 {"free":true|false} (long poll)
+//	POST /v1/leases/release   {"key"}                     → 200 {"ok":true} (operator: free a stuck lease)
 //	GET  /healthz                                          → 200 {"status":"ok"}
 //
 // completion_ratio on claim is the ratio the key last ended with (1 after complete, 0
@@ -104,6 +105,7 @@ func NewHandler(c seamless.Coordinator) *Handler {
 	h.mux.HandleFunc("POST /v1/leases/fail", h.fail)
 	h.mux.HandleFunc("GET /v1/leases", h.list)
 	h.mux.HandleFunc("GET /v1/leases/wait", h.wait)
+	h.mux.HandleFunc("POST /v1/leases/release", h.release)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -262,4 +264,26 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request) {
 	default:
 		coordErr(w, err)
 	}
+}
+
+// Releaser is implemented by coordinators that can free a lease whatever its holder.
+type Releaser interface {
+	Release(ctx context.Context, key string) error
+}
+
+func (h *Handler) release(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.decode(w, r, false)
+	if !ok {
+		return
+	}
+	rel, ok := h.c.(Releaser)
+	if !ok {
+		writeErr(w, http.StatusNotImplemented, "not_supported", "this coordinator cannot release leases")
+		return
+	}
+	if err := rel.Release(r.Context(), req.Key); err != nil {
+		writeErr(w, http.StatusConflict, "not_held", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 }

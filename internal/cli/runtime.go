@@ -84,9 +84,7 @@ func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
 	if rt.log, err = newLogger(g.stderr, g.logLevel); err != nil {
 		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
 	}
-	rt.registry = prometheus.NewRegistry()
-	rt.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if rt.metrics, err = telemetry.New(rt.registry); err != nil {
+	if rt.metrics, rt.registry, err = newMetrics(); err != nil {
 		return nil, err
 	}
 
@@ -240,4 +238,13 @@ func (r reportSink) Archive(ctx context.Context, s seamless.Series, rng grid.Ran
 func (rt *runtime) mounts() []server.Mount {
 	leases := leaseapi.NewHandler(rt.coord)
 	return []server.Mount{{Pattern: "/v1/leases", Handler: leases}, {Pattern: "/v1/leases/", Handler: leases}}
+}
+
+// newMetrics returns the process's registry (Go runtime and process collectors) with
+// the provider's metrics on it.
+func newMetrics() (*telemetry.Metrics, *prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := telemetry.New(reg)
+	return m, reg, err
 }

@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/coordinator/leaseapi"
+)
+
+// newCoordinatorCmd is coordinator-only mode: the lease API over the configured
+// coordinator (in-process, or etcd with SEAMLESS_COORDINATOR_URL), for thin workers
+// that set SEAMLESS_COORDINATOR_URL=http://this-host:port.
+func newCoordinatorCmd(g *globals) *cobra.Command {
+	addr := "127.0.0.1:8081"
+	cmd := &cobra.Command{
+		Use:   "coordinator",
+		Short: "Serve only the backfill lease API (the reference's wire protocol) until SIGINT/SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(g.stderr, slog.LevelInfo)
+			if err != nil {
+				return g.fail(&seamless.RequestError{Field: "env", Message: err.Error()}, false)
+			}
+			rt := &runtime{log: log}
+			if rt.metrics, rt.registry, err = newMetrics(); err != nil {
+				return g.fail(err, false)
+			}
+			defer rt.Close()
+			if rt.coord, err = rt.openCoordinator(cmd.Context()); err != nil {
+				return g.fail(err, false)
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return g.fail(err, false)
+			}
+			srv := &http.Server{Handler: leaseapi.NewHandler(rt.coord), ReadHeaderTimeout: 10 * time.Second}
+			log.Info("seamless.coordinator.serving", "addr", ln.Addr().String())
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return g.fail(err, false)
+			case <-cmd.Context().Done():
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", addr, "listen address")
+	return cmd
+}
+
+// newLeasesCmd inspects and repairs leases through a lease API (seamless serve or
+// seamless coordinator).
+func newLeasesCmd(g *globals) *cobra.Command {
+	var server string
+	var dryRun bool
+	var reason string
+	client := func() *leaseapi.Client { return leaseapi.NewClient(server, nil) }
+	root := &cobra.Command{Use: "leases", Short: "List, inspect, release or fail backfill leases on a coordinator"}
+	root.PersistentFlags().StringVar(&server, "server", envOr("SEAMLESS_SERVER", "http://127.0.0.1:8080"), "lease API base URL (env SEAMLESS_SERVER)")
+	list := &cobra.Command{
+		Use: "list", Short: "List held leases", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			infos, err := client().Inspect(cmd.Context())
+			if err != nil {
+				return g.fail(err, false)
+			}
+			if len(infos) == 0 {
+				fmt.Fprintln(g.stdout, "no leases held")
+			}
+			for _, l := range infos {
+				fmt.Fprintf(g.stdout, "%s  token %d  holder %s  until %s\n", l.Key, l.Token, l.Holder, time.UnixMilli(l.LeaseUntilMS).UTC().Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	inspect := &cobra.Command{
+		Use: "inspect KEY", Short: "Show one lease as JSON", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			infos, err := client().Inspect(cmd.Context())
+			if err != nil {
+				return g.fail(err, false)
+			}
+			for _, l := range infos {
+				if l.Key == args[0] {
+					return json.NewEncoder(g.stdout).Encode(l)
+				}
+			}
+			return g.fail(fmt.Errorf("lease %s is not held", args[0]), false)
+		},
+	}
+	release := &cobra.Command{
+		Use: "release KEY", Short: "Free a stuck lease (its holder's later writes are fenced off)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dryRun {
+				fmt.Fprintf(g.stdout, "would release %s\n", args[0])
+				return nil
+			}
+			if err := client().Release(cmd.Context(), args[0]); err != nil {
+				return g.fail(err, false)
+			}
+			fmt.Fprintf(g.stdout, "released %s\n", args[0])
+			return nil
+		},
+	}
+	fail := &cobra.Command{
+		Use: "fail KEY:TOKEN", Short: "End a lease as failed, recording the reason", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			i := strings.LastIndexByte(args[0], ':')
+			tok, err := strconv.ParseUint(args[0][i+1:], 10, 64)
+			if i < 0 || err != nil {
+				return g.fail(&seamless.RequestError{Field: "lease", Message: "want KEY:TOKEN"}, false)
+			}
+			if reason == "" {
+				return g.fail(&seamless.RequestError{Field: "reason", Message: "required"}, false)
+			}
+			if dryRun {
+				fmt.Fprintf(g.stdout, "would fail %s token %d: %s\n", args[0][:i], tok, reason)
+				return nil
+			}
+			if err := client().Fail(cmd.Context(), seamless.Lease{Key: args[0][:i], Token: tok}, reason); err != nil {
+				if errors.Is(err, seamless.ErrLeaseLost) {
+					return g.fail(fmt.Errorf("lease %s token %d is not held (wrong token, or it ended): %w", args[0][:i], tok, err), false)
+				}
+				return g.fail(err, false)
+			}
+			fmt.Fprintf(g.stdout, "failed %s token %d\n", args[0][:i], tok)
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{release, fail} {
+		c.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be done, do nothing")
+	}
+	fail.Flags().StringVar(&reason, "reason", "", "why the chunk failed (required)")
+	root.AddCommand(list, inspect, release, fail)
+	return root
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
