@@ -143,8 +143,8 @@ func TestImport(t *testing.T) {
 		t.Fatalf("imported bars not served: %s", out)
 	}
 	for name, body := range map[string]string{
-		"corrupt.csv":   "ts,open,high,low,close,volume\n1704160800,1,2,0.5,oops,10\n",
-		"offgrid.csv":   "ts,open,high,low,close,volume\n1704160801,1,2,0.5,1,10\n",
+		"corrupt.csv": "ts,open,high,low,close,volume\n1704160800,1,2,0.5,oops,10\n",
+		"offgrid.csv": "ts,open,high,low,close,volume\n1704160801,1,2,0.5,1,10\n",
 
 		"nocolumns.csv": "ts,price\n1704160800,1\n",
 		"empty.csv":     "",
