@@ -353,6 +353,7 @@ func (p *Provider) fetchOnce(ctx context.Context, pl plan, r grid.Range) (*frame
 		span.SetStatus(codes.Error, "upstream error")
 	}
 	span.End()
+	p.obs.Upstream(pl.node.Source, upstreamCode(ctx, err))
 	if err != nil {
 		return nil, err
 	}
@@ -399,4 +400,17 @@ func (p *Provider) schedule(pl plan, missing grid.Set) []grid.Range {
 		p.mu.Unlock()
 	}()
 	return chunks
+}
+
+// upstreamCode classifies an upstream attempt for metrics.
+func upstreamCode(ctx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case ctx.Err() != nil:
+		return "canceled"
+	case IsPermanent(err):
+		return "permanent"
+	}
+	return "error"
 }

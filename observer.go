@@ -40,6 +40,9 @@ type Observer interface {
 	BackfillFailure(s Series)
 	// Conformance reports a conformance pipeline run's findings.
 	Conformance(s Series, rep conformance.Report)
+	// Upstream counts one upstream fetch attempt of a source by outcome code: ok,
+	// error (retryable), permanent or canceled.
+	Upstream(source, code string)
 }
 
 // nopObserver discards everything.
@@ -57,4 +60,5 @@ func (nopObserver) ChunkDone(Series, string)                  {}
 func (nopObserver) ChunkFetched(Series, int64, time.Duration) {}
 func (nopObserver) BackfillRetry(Series)                      {}
 func (nopObserver) BackfillFailure(Series)                    {}
+func (nopObserver) Upstream(string, string)                   {}
 func (nopObserver) Conformance(Series, conformance.Report)    {}

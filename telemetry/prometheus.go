@@ -45,6 +45,8 @@ type Metrics struct {
 	coordinatorFallback prometheus.Counter
 	conformanceFlags    *prometheus.CounterVec
 	conformanceWarnings *prometheus.CounterVec
+	upstream            *prometheus.CounterVec
+	reg                 prometheus.Registerer
 }
 
 // New creates the metrics and registers them on reg.
@@ -107,11 +109,15 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		conformanceWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seamless_conformance_warning_total", Help: "Conformance warnings.",
 		}, []string{"node_id", "interval"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seamless_upstream_requests_total", Help: "Upstream fetch attempts by source and outcome (ok, error, permanent, canceled).",
+		}, []string{"source", "code"}),
+		reg: reg,
 	}
 	for _, c := range []prometheus.Collector{m.slaDeadline, m.requests, m.requestDuration, m.barsServed, m.coverageRatio,
 		m.liveStaleness, m.gapRepair, m.jobsInProgress, m.lastTimestamp, m.backfillFailures, m.backfillRetries,
 		m.completionRatio, m.staleClaims, m.slaViolations, m.domainHolds, m.partialFills, m.coordinatorFallback,
-		m.conformanceFlags, m.conformanceWarnings} {
+		m.conformanceFlags, m.conformanceWarnings, m.upstream} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -212,4 +218,17 @@ func (m *Metrics) Conformance(s seamless.Series, rep conformance.Report) {
 	if n := len(rep.Warnings); n > 0 {
 		m.conformanceWarnings.WithLabelValues(s.NodeID, iv(s)).Add(float64(n))
 	}
+}
+
+// Upstream implements seamless.Observer.
+func (m *Metrics) Upstream(source, code string) { m.upstream.WithLabelValues(source, code).Inc() }
+
+// RateLimited exports seamless_upstream_rate_limited_total{source} from a source's own
+// counter of rate-limit answers (429/418), read at scrape time.
+func (m *Metrics) RateLimited(source string, count func() uint64) error {
+	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "seamless_upstream_rate_limited_total",
+		Help:        "Upstream answers that were rate limits (HTTP 429 or 418).",
+		ConstLabels: prometheus.Labels{"source": source},
+	}, func() float64 { return float64(count()) }))
 }

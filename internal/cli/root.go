@@ -36,8 +36,10 @@ type globals struct {
 	logLevel slog.Level
 	dataDir  string
 	maxBars  int64
-	stdout   io.Writer
-	stderr   io.Writer
+	// metricsAddr, if set, serves /metrics there while a batch command runs.
+	metricsAddr string
+	stdout      io.Writer
+	stderr      io.Writer
 }
 
 // Execute runs the CLI with args and returns the process exit code.
@@ -81,12 +83,13 @@ func newRoot(g *globals) *cobra.Command {
 		}
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", dataDir, "embedded store directory (env SEAMLESS_DATA_DIR)")
+	root.PersistentFlags().StringVar(&g.metricsAddr, "metrics-addr", os.Getenv("SEAMLESS_METRICS_ADDR"), "serve Prometheus /metrics on this address while the command runs (env SEAMLESS_METRICS_ADDR)")
 	root.PersistentFlags().Int64Var(&g.maxBars, "max-bars", maxBars, "largest number of bars one request may ask for (env SEAMLESS_MAX_BARS)")
 	// Flag parsing mistakes are bad requests (exit 2) like any other bad input.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &seamless.RequestError{Message: err.Error()}
 	})
-	root.AddCommand(newFetchCmd(g), newCoverageCmd(g), newBackfillCmd(g), newImportCmd(g), newServeCmd(g), newPresetsCmd(g), newCoordinatorCmd(g), newLeasesCmd(g))
+	root.AddCommand(newFetchCmd(g), newCoverageCmd(g), newBackfillCmd(g), newImportCmd(g), newServeCmd(g), newPresetsCmd(g), newCoordinatorCmd(g), newLeasesCmd(g), newHealthCmd(g))
 	return root
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/artifact"
@@ -87,6 +92,11 @@ func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
 	if rt.metrics, rt.registry, err = newMetrics(); err != nil {
 		return nil, err
 	}
+	if g.metricsAddr != "" {
+		if err := rt.serveMetrics(g.metricsAddr); err != nil {
+			return nil, err
+		}
+	}
 
 	demoOpts, err := demo.OptionsFromEnv()
 	if err != nil {
@@ -104,6 +114,18 @@ func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := rt.metrics.RateLimited("binance", func() uint64 { return binSrc.Stats().RateLimited }); err != nil {
+		return nil, err
+	}
+	tp, err := tracerProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rt.closers = append(rt.closers, func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return tp.Shutdown(sctx)
+	})
 
 	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -123,7 +145,7 @@ func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
 		return nil, err
 	}
 	rt.provider, err = seamless.New(seamless.Config{
-		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics,
+		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
 		Sources:   seamless.Sources{"demo": demoSrc, "binance": binSrc},
 		Reports:   reportSink{rt.reports},
 		Artifacts: artifact.Publisher(arts, "seamless"),
@@ -247,4 +269,37 @@ func newMetrics() (*telemetry.Metrics, *prometheus.Registry, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := telemetry.New(reg)
 	return m, reg, err
+}
+
+// tracerProvider exports spans over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, and records none otherwise.
+func tracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		return sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample())), nil
+	}
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
+	}
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp)), nil
+}
+
+// serveMetrics exposes the registry on addr until the runtime closes (--metrics-addr,
+// for batch commands such as a long backfill).
+func (rt *runtime) serveMetrics(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(rt.registry, promhttp.HandlerOpts{Registry: rt.registry}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	rt.log.Info("seamless.metrics.serving", "addr", ln.Addr().String())
+	rt.closers = append(rt.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	})
+	return nil
 }
