@@ -138,6 +138,7 @@ func ErrorCode(err error) string {
 	var se *SeamlessSLAExceeded
 	var de *SeamlessDomainPolicyError
 	var ce *conformance.PipelineError
+	var coded interface{ Code() string }
 	switch {
 	case err == nil:
 		return ""
@@ -155,6 +156,9 @@ func ErrorCode(err error) string {
 		return CodeConformanceBlocked
 	case errors.As(err, &ue):
 		return CodeUpstreamFailed
+	case errors.As(err, &coded):
+		// Extension errors (e.g. the schema registry's schema_violation) name their code.
+		return coded.Code()
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrClosed):
 		return CodeCanceled
 	}

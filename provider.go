@@ -40,6 +40,8 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// Reports archives conformance reports (nil: not archived).
 	Reports ReportSink
+	// Schemas validates responses against the schema registry (nil: not validated).
+	Schemas SchemaValidator
 	// Artifacts publishes artifact-backed responses; backtest and dryrun requests need
 	// it (nil: those domains are refused).
 	Artifacts ArtifactPublisher
@@ -60,6 +62,7 @@ type Provider struct {
 	tracer    trace.Tracer
 	reports   ReportSink
 	artifacts ArtifactPublisher
+	schemas   SchemaValidator
 	last      lastReport
 
 	// upstream bounds concurrent upstream fetches across all requests
@@ -103,7 +106,7 @@ func New(cfg Config) (*Provider, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.reports, p.artifacts = cfg.Reports, cfg.Artifacts
+	p.reports, p.artifacts, p.schemas = cfg.Reports, cfg.Artifacts, cfg.Schemas
 	tp := cfg.TracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()

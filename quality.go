@@ -39,6 +39,20 @@ type ArtifactRequest struct {
 	ConformanceFlags map[string]int
 }
 
+// SchemaValidator checks a response against the approved schema of its node (package
+// schemaregistry). A node without an approved schema validates as zero SchemaResult
+// and no error; in strict mode a deviating payload is an error whose Code() is
+// schema_violation; in canary mode deviations are recorded and served.
+type SchemaValidator interface {
+	Validate(ctx context.Context, nodeID string, f *frame.Frame) (SchemaResult, error)
+}
+
+// SchemaResult names the approved schema a response was validated against.
+type SchemaResult struct {
+	SchemaID int64
+	Version  int
+}
+
 // lastReport keeps the provider's most recent conformance report.
 type lastReport struct {
 	mu  sync.Mutex
@@ -86,6 +100,15 @@ func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.
 	}
 	if blocking := policy.Blocking(rep); len(blocking) > 0 && !partialOK {
 		return nil, &conformance.PipelineError{Report: rep, Blocking: blocking}
+	}
+	if p.schemas != nil {
+		res, err := p.schemas.Validate(ctx, pl.series.NodeID, out)
+		if err != nil {
+			return nil, err
+		}
+		if res.SchemaID != 0 {
+			md.SchemaID, md.SchemaVersion = res.SchemaID, res.Version
+		}
 	}
 	return out, nil
 }

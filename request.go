@@ -102,7 +102,11 @@ type Metadata struct {
 	ConformanceWarnings []string       `json:"conformance_warnings"`
 	ConformanceVersion  string         `json:"conformance_version,omitempty"`
 	DatasetFingerprint  string         `json:"dataset_fingerprint,omitempty"`
-	ManifestURI         string         `json:"manifest_uri,omitempty"`
+	// SchemaID and SchemaVersion name the registry schema the response was validated
+	// against (absent when the node has none).
+	SchemaID      int64  `json:"schema_id,omitempty"`
+	SchemaVersion int    `json:"schema_version,omitempty"`
+	ManifestURI   string `json:"manifest_uri,omitempty"`
 
 	Downgraded      bool          `json:"downgraded"`
 	DowngradeMode   OnViolation   `json:"downgrade_mode,omitempty"`

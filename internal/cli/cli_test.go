@@ -167,6 +167,21 @@ func TestImport(t *testing.T) {
 	if !strings.Contains(out, `"ranges":[]`) {
 		t.Fatalf("bad imports wrote data: %s", out)
 	}
+	// The refused import's report is archived.
+	code, out, _ = run(t, dir, "reports", "--node", "ohlcv:demo:OTHER:1h", "--format", "json")
+	var reps struct {
+		Reports []struct {
+			Report struct {
+				FlagsCounts map[string]int `json:"flags_counts"`
+			} `json:"report"`
+			Digest struct {
+				NewFlags []string `json:"new_flags"`
+			} `json:"digest"`
+		} `json:"reports"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &reps) != nil || len(reps.Reports) != 1 || reps.Reports[0].Report.FlagsCounts["non_finite"] != 1 || len(reps.Reports[0].Digest.NewFlags) == 0 {
+		t.Fatalf("reports: exit %d %s", code, out)
+	}
 	// ...unless partial results are fine.
 	if code, _, stderr = run(t, dir, "import", "--node", "ohlcv:demo:OTHER:1h", "--interval", "3600", "--partial-ok", nan); code != 0 {
 		t.Fatalf("partial-ok import: exit %d %s", code, stderr)

@@ -11,7 +11,9 @@ import (
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/conformance"
+	"github.com/seamless-data/seamless/grid"
 	"github.com/seamless-data/seamless/internal/csvio"
+	"github.com/seamless-data/seamless/internal/reportlog"
 )
 
 func newImportCmd(g *globals) *cobra.Command {
@@ -67,6 +69,18 @@ covers [first ts, last ts + interval).`,
 				return g.fail(&seamless.RequestError{Field: "file", Message: err.Error()}, false)
 			}
 			printReport(g, rep, reportJSON)
+			rt, err := g.open()
+			if err != nil {
+				return g.fail(err, false)
+			}
+			defer rt.Close()
+			// Every import's report is archived, refused or not.
+			if !rep.Clean() && f.Len() > 0 {
+				rng := grid.R(f.TS[0], f.TS[f.Len()-1]+series.interval)
+				if _, err := rt.reports.Append(cmd.Context(), reportlog.Record{NodeID: series.node, Interval: series.interval, Range: rng, Report: rep}); err != nil {
+					rt.log.Warn("seamless.conformance.archive_failed", "node_id", series.node, "err", err)
+				}
+			}
 			if blocking := policy.Blocking(rep); len(blocking) > 0 && !partialOK {
 				return g.fail(fmt.Errorf("%s: import refused, nothing stored (use --partial-ok to store the normalised rows): %w",
 					args[0], &conformance.PipelineError{Report: rep, Blocking: blocking}), false)
@@ -75,11 +89,6 @@ covers [first ts, last ts + interval).`,
 			if err != nil {
 				return g.fail(fmt.Errorf("%s: %w", args[0], err), false)
 			}
-			rt, err := g.open()
-			if err != nil {
-				return g.fail(err, false)
-			}
-			defer rt.Close()
 			if err := rt.provider.Import(cmd.Context(), series.node, series.interval, r, f); err != nil {
 				return g.fail(err, false)
 			}

@@ -28,6 +28,10 @@ import (
 	"github.com/seamless-data/seamless/grid"
 	"github.com/seamless-data/seamless/internal/reportlog"
 	"github.com/seamless-data/seamless/internal/server"
+	sr "github.com/seamless-data/seamless/schemaregistry"
+	srfile "github.com/seamless-data/seamless/schemaregistry/filestore"
+	srpg "github.com/seamless-data/seamless/schemaregistry/pgstore"
+	"github.com/seamless-data/seamless/schemaregistry/registryhttp"
 	"github.com/seamless-data/seamless/source/binance"
 	"github.com/seamless-data/seamless/source/demo"
 	"github.com/seamless-data/seamless/store/pebblestore"
@@ -52,6 +56,7 @@ type runtime struct {
 	provider *seamless.Provider
 	store    seamless.Store
 	coord    seamless.Coordinator
+	schemas  *sr.Registry
 	reports  *reportlog.Log
 	registry *prometheus.Registry
 	metrics  *telemetry.Metrics
@@ -144,11 +149,15 @@ func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if rt.schemas, err = g.openSchemaRegistry(ctx, rt); err != nil {
+		return nil, err
+	}
 	rt.provider, err = seamless.New(seamless.Config{
 		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
 		Sources:   seamless.Sources{"demo": demoSrc, "binance": binSrc},
 		Reports:   reportSink{rt.reports},
 		Artifacts: artifact.Publisher(arts, "seamless"),
+		Schemas:   rt.schemas.Validator(),
 	})
 	if err != nil {
 		return nil, err
@@ -256,10 +265,24 @@ func (r reportSink) Archive(ctx context.Context, s seamless.Series, rng grid.Ran
 }
 
 // mounts are the runtime's extra HTTP routes on seamless serve: the coordinator's
-// lease API in the reference's wire protocol.
+// lease API in the reference's wire protocol and the conformance report archive.
 func (rt *runtime) mounts() []server.Mount {
 	leases := leaseapi.NewHandler(rt.coord)
-	return []server.Mount{{Pattern: "/v1/leases", Handler: leases}, {Pattern: "/v1/leases/", Handler: leases}}
+	ms := []server.Mount{
+		{Pattern: "/v1/leases", Handler: leases}, {Pattern: "/v1/leases/", Handler: leases},
+		{Pattern: "GET /v1/reports", Handler: reportsHandler(rt.reports)},
+	}
+	// The schema registry's Confluent-style routes; audit records name the API token.
+	registry := registryhttp.New(rt.schemas, registryhttp.Options{Actor: func(r *http.Request) string {
+		if p := server.Principal(r.Context()); p != "" {
+			return p
+		}
+		return "anonymous"
+	}})
+	for _, p := range registryhttp.Patterns {
+		ms = append(ms, server.Mount{Pattern: p, Handler: registry})
+	}
+	return ms
 }
 
 // newMetrics returns the process's registry (Go runtime and process collectors) with
@@ -302,4 +325,38 @@ func (rt *runtime) serveMetrics(addr string) error {
 		return srv.Shutdown(ctx)
 	})
 	return nil
+}
+
+// openSchemaRegistry opens the schema registry in the configured store: PostgreSQL
+// tables beside the bars when SEAMLESS_STORE is a DSN, else a JSON-lines log under
+// the data dir. Validation failures are counted in
+// seamless_schema_validation_failures_total{subject,mode}.
+func (g *globals) openSchemaRegistry(ctx context.Context, rt *runtime) (*sr.Registry, error) {
+	var st sr.Store
+	if u := env("SEAMLESS_STORE"); strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		pg, err := srpg.Open(ctx, u, srpg.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("schema registry: %w", err)
+		}
+		rt.closers = append(rt.closers, pg.Close)
+		st = pg
+	} else {
+		fs, err := srfile.Open(filepath.Join(g.dataDir, "schemaregistry"))
+		if err != nil {
+			return nil, fmt.Errorf("schema registry: %w", err)
+		}
+		rt.closers = append(rt.closers, fs.Close)
+		st = fs
+	}
+	count, err := sr.FailureCounter(rt.registry)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := sr.Open(ctx, st, sr.Options{OnValidationFailure: count, Logger: rt.log})
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	// Closed before its store (closers run in order; prepend).
+	rt.closers = append([]func() error{reg.Close}, rt.closers...)
+	return reg, nil
 }

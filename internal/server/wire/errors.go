@@ -30,6 +30,7 @@ var statusOf = map[string]int{
 	seamless.CodeUnknownSource:  http.StatusNotFound,
 	seamless.CodeNotCovered:     http.StatusNotFound,
 	"conformance_blocked":       http.StatusUnprocessableEntity,
+	"schema_violation":          http.StatusUnprocessableEntity,
 	seamless.CodeSLAExceeded:    http.StatusGatewayTimeout,
 	seamless.CodeDomainPolicy:   http.StatusConflict,
 	seamless.CodeUpstreamFailed: http.StatusBadGateway,
