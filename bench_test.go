@@ -81,3 +81,36 @@ func BenchmarkBackfillDemo(b *testing.B) {
 	}
 	b.ReportMetric(float64(benchBars)*float64(b.N)/total.Seconds(), "bars/s")
 }
+
+// BenchmarkFetchCovered1000SLA compares a covered 1,000-bar fetch without an SLA and
+// under the baseline preset: the difference is the SLA bookkeeping (phase deadlines,
+// timers, verdicts).
+func BenchmarkFetchCovered1000SLA(b *testing.B) {
+	p, st := openBench(b)
+	defer st.Close()
+	defer p.Close()
+	ctx := context.Background()
+	start := benchRange.Start
+	req := seamless.Request{NodeID: node, Interval: iv, Start: start, End: start + 1000*iv}
+	if _, err := p.Fetch(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	baseline, _ := seamless.SLAPreset("baseline")
+	baseline.MaxLagSeconds = 0 // historical data is not judged on freshness
+	for _, tc := range []struct {
+		name string
+		sla  *seamless.SLAPolicy
+	}{{"none", nil}, {"baseline", &baseline}} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := req
+			r.Strategy, r.SLA = seamless.FailFast, tc.sla
+			for b.Loop() {
+				res, err := p.Fetch(ctx, r)
+				if err != nil || res.Frame.Len() != 1000 || res.Metadata.Downgraded {
+					b.Fatalf("%v, %d rows, %+v", err, res.Frame.Len(), res.Metadata)
+				}
+			}
+			reportBars(b, 1000)
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
@@ -77,9 +79,11 @@ func decodeMeta(b []byte) (seriesMeta, error) {
 	}
 	b = b[w:]
 	if m.hasSchema {
-		if err := json.Unmarshal(b[:n], &m.schema); err != nil {
+		sc, err := decodeSchema(b[:n])
+		if err != nil {
 			return m, fmt.Errorf("schema: %w", err)
 		}
+		m.schema = sc
 	}
 	b = b[n:]
 	count, w := binary.Uvarint(b)
@@ -105,4 +109,30 @@ func decodeMeta(b []byte) (seriesMeta, error) {
 	}
 	m.cov = grid.NewSet(rs...)
 	return m, nil
+}
+
+// Decoded schemas are cached by their JSON: every read decodes its series' meta from
+// its snapshot, and a JSON decode would cost more than reading a thousand bars. Series
+// share a handful of schemas, so the cache stays tiny; past maxCachedSchemas distinct
+// schemas it stops growing and decodes the rest each time.
+var (
+	schemaCache     sync.Map // string(JSON) → frame.Schema
+	schemaCacheSize atomic.Int64
+)
+
+const maxCachedSchemas = 1024
+
+// decodeSchema returns the schema encoded as raw, which callers must not modify.
+func decodeSchema(raw []byte) (frame.Schema, error) {
+	if sc, ok := schemaCache.Load(string(raw)); ok {
+		return sc.(frame.Schema), nil
+	}
+	var sc frame.Schema
+	if err := json.Unmarshal(raw, &sc); err != nil {
+		return frame.Schema{}, err
+	}
+	if schemaCacheSize.Add(1) <= maxCachedSchemas {
+		schemaCache.Store(string(raw), sc)
+	}
+	return sc, nil
 }
