@@ -72,7 +72,9 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 		err = buffered(w, func(bw io.Writer) error { return csvio.Write(bw, res.Frame) })
 	case wire.FormatArrow:
 		w.Header().Set("Content-Type", wire.MediaArrow)
-		err = writeArrow(w, res, md)
+		// Buffered: the IPC writer emits each small message and buffer separately, and
+		// unbuffered each would be its own chunk and syscall.
+		err = buffered(w, func(bw io.Writer) error { return writeArrow(bw, res, md) })
 	default:
 		w.Header().Set("Content-Type", wire.MediaJSON)
 		err = buffered(w, func(bw io.Writer) error { return wire.WriteBars(bw, res) })

@@ -1,0 +1,113 @@
+// Package binancetest is an in-process stand-in for Binance's REST klines endpoint
+// (GET /api/v3/klines) for tests outside package binance: it speaks the real wire
+// format (arrays of 12 fields, prices as strings, startTime/endTime in ms, inclusive
+// endTime, limit ≤ 1000), serves deterministic bars, and counts every page requested.
+package binancetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/source/demo"
+)
+
+var intervals = map[string]int64{"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
+
+// Server is a fake Binance REST API.
+type Server struct {
+	*httptest.Server
+	// Latency is slept before answering each page.
+	Latency time.Duration
+
+	mu    sync.Mutex
+	pages map[string]int // "SYMBOL interval startTime" → requests
+}
+
+// New starts a fake Binance on loopback; Close it when done.
+func New() *Server {
+	s := &Server{pages: map[string]int{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Bars returns the bars the server holds for symbol (e.g. BTCUSDT) at interval in r:
+// one at every grid point, deterministic.
+func Bars(symbol string, interval int64, r grid.Range) [][5]float64 {
+	f := demo.Bars("binance:"+symbol, interval, r)
+	out := make([][5]float64, f.Len())
+	for i := range out {
+		for k := range 5 {
+			out[i][k] = f.Cols[k].F64[i]
+		}
+	}
+	return out
+}
+
+// Pages returns how many times each page (keyed "SYMBOL interval startTimeMs") was
+// requested.
+func (s *Server) Pages() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.pages))
+	for k, v := range s.pages {
+		out[k] = v
+	}
+	return out
+}
+
+func apiError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	fmt.Fprintf(w, `{"code":%d,"msg":%q}`, code, msg)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/api/v3/klines" {
+		http.NotFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	symbol, tf := q.Get("symbol"), q.Get("interval")
+	iv, ok := intervals[tf]
+	if symbol == "" || !ok {
+		apiError(w, -1121, "Invalid symbol or interval.")
+		return
+	}
+	start, err1 := strconv.ParseInt(q.Get("startTime"), 10, 64)
+	end, err2 := strconv.ParseInt(q.Get("endTime"), 10, 64)
+	limit, err3 := strconv.Atoi(q.Get("limit"))
+	if err1 != nil || err2 != nil || err3 != nil || limit < 1 || limit > 1000 || end < start {
+		apiError(w, -1102, "Mandatory parameter was not sent, was empty/null, or malformed.")
+		return
+	}
+	s.mu.Lock()
+	s.pages[fmt.Sprintf("%s %s %d", symbol, tf, start)]++
+	s.mu.Unlock()
+	if s.Latency > 0 {
+		time.Sleep(s.Latency)
+	}
+	// endTime is inclusive in milliseconds; bars open at grid points in seconds.
+	from := grid.CeilAlign((start+999)/1000, iv)
+	to := min(end/1000+1, from+int64(limit)*iv)
+	now := time.Now().Unix()
+	rows := [][]any{}
+	for i, b := range Bars(symbol, iv, grid.R(from, to)) {
+		ts := from + int64(i)*iv
+		if ts > now {
+			break
+		}
+		rows = append(rows, []any{ts * 1000, num(b[0]), num(b[1]), num(b[2]), num(b[3]), num(b[4]),
+			(ts+iv)*1000 - 1, "0", 10, "0", "0", "0"})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-MBX-USED-WEIGHT-1M", "2")
+	json.NewEncoder(w).Encode(rows)
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'f', 8, 64) }
