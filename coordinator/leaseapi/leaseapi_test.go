@@ -173,3 +173,24 @@ func TestThinWorkersShareARemoteCoordinator(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTokenJSON: token decoding never panics, and accepted tokens round-trip.
+func FuzzTokenJSON(f *testing.F) {
+	for _, s := range []string{`"12"`, `12`, `"18446744073709551615"`, `""`, `"-1"`, `1e3`, `"x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var tok leaseapi.Token
+		if err := json.Unmarshal(b, &tok); err != nil {
+			return
+		}
+		out, err := json.Marshal(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back leaseapi.Token
+		if err := json.Unmarshal(out, &back); err != nil || back != tok {
+			t.Fatalf("%s → %d → %s → %d, %v", b, tok, out, back, err)
+		}
+	})
+}
