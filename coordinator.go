@@ -43,3 +43,19 @@ type LeaseInfo struct {
 	Lease
 	Holder string `json:"holder,omitempty"`
 }
+
+// FailureLister is implemented by coordinators that record failed chunks, so that an
+// operator can list them and retry them (seamless backfill --failed).
+type FailureLister interface {
+	FailedChunks(ctx context.Context) ([]ChunkFailure, error)
+	// ClearFailure forgets a chunk's failure (after it was retried successfully).
+	ClearFailure(ctx context.Context, key string) error
+}
+
+// ChunkFailure is a chunk whose last lease ended in Fail.
+type ChunkFailure struct {
+	Key    string    `json:"key"`
+	Reason string    `json:"reason"`
+	Token  uint64    `json:"token,omitempty"`
+	At     time.Time `json:"at,omitempty"`
+}

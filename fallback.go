@@ -156,3 +156,26 @@ func (f *FallbackCoordinator) Release(ctx context.Context, key string) error {
 	}
 	return r.Release(ctx, key)
 }
+
+// FailedChunks implements FailureLister: the primary's recorded failures (when it
+// records them) and the local guard's.
+func (f *FallbackCoordinator) FailedChunks(ctx context.Context) ([]ChunkFailure, error) {
+	out, _ := f.local.FailedChunks(ctx)
+	if fl, ok := f.primary.(FailureLister); ok {
+		remote, err := fl.FailedChunks(ctx)
+		if err != nil {
+			return out, err
+		}
+		out = append(remote, out...)
+	}
+	return out, nil
+}
+
+// ClearFailure implements FailureLister.
+func (f *FallbackCoordinator) ClearFailure(ctx context.Context, key string) error {
+	f.local.ClearFailure(ctx, key)
+	if fl, ok := f.primary.(FailureLister); ok {
+		return fl.ClearFailure(ctx, key)
+	}
+	return nil
+}

@@ -183,3 +183,23 @@ func (m *MemCoordinator) Release(_ context.Context, key string) error {
 	delete(m.held, key)
 	return nil
 }
+
+// FailedChunks implements FailureLister.
+func (m *MemCoordinator) FailedChunks(context.Context) ([]ChunkFailure, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]ChunkFailure, 0, len(m.failed))
+	for k, r := range m.failed {
+		out = append(out, ChunkFailure{Key: k, Reason: r})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// ClearFailure implements FailureLister.
+func (m *MemCoordinator) ClearFailure(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.failed, key)
+	return nil
+}

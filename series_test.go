@@ -59,4 +59,13 @@ func TestChunkKeyEscapesNodeID(t *testing.T) {
 	if a == b || strings.Count(a, ":") != 3 {
 		t.Fatalf("chunk keys %q and %q", a, b)
 	}
+	s, r, err := seamless.ParseChunkKey(a)
+	if err != nil || s != (seamless.Series{NodeID: "ohlcv:x:A:1m", Interval: 60}) || r != grid.R(0, 54000) {
+		t.Fatalf("ParseChunkKey(%q) = %v %v %v", a, s, r, err)
+	}
+	for _, bad := range []string{"", "a:1:2", "a:x:0:1", "a:60:5:5", "%zz:60:0:1"} {
+		if _, _, err := seamless.ParseChunkKey(bad); err == nil {
+			t.Errorf("ParseChunkKey(%q) accepted", bad)
+		}
+	}
 }

@@ -367,3 +367,16 @@ func Dial(u string, opts Options) (*Coordinator, *clientv3.Client, error) {
 	}
 	return New(cli, opts), cli, nil
 }
+
+// FailedChunks implements seamless.FailureLister.
+func (c *Coordinator) FailedChunks(ctx context.Context) ([]seamless.ChunkFailure, error) {
+	fs, err := c.Failures(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]seamless.ChunkFailure, len(fs))
+	for i, f := range fs {
+		out[i] = seamless.ChunkFailure{Key: f.Key, Reason: f.Reason, Token: f.Token, At: f.At}
+	}
+	return out, nil
+}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -15,12 +17,16 @@ func newBackfillCmd(g *globals) *cobra.Command {
 	var (
 		series     seriesFlags
 		start, end string
+		failed     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "backfill",
 		Short: "Fetch every missing closed bar of a range from upstream into the store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if failed {
+				return retryFailed(cmd.Context(), g)
+			}
 			if err := series.check(); err != nil {
 				return g.fail(err, false)
 			}
@@ -66,7 +72,50 @@ func newBackfillCmd(g *globals) *cobra.Command {
 		},
 	}
 	series.register(cmd)
+	cmd.Flags().BoolVar(&failed, "failed", false, "retry every chunk the coordinator recorded as failed (instead of a range)")
 	cmd.Flags().StringVar(&start, "start", "", "range start, inclusive: epoch seconds or RFC 3339 (required)")
 	cmd.Flags().StringVar(&end, "end", "", "range end, exclusive: epoch seconds or RFC 3339 (required)")
 	return cmd
+}
+
+// retryFailed backfills again every chunk the coordinator recorded as failed, clearing
+// each record once its chunk is covered, and fails if any chunk still fails.
+func retryFailed(ctx context.Context, g *globals) error {
+	rt, err := g.open()
+	if err != nil {
+		return g.fail(err, false)
+	}
+	defer rt.Close()
+	fl, ok := rt.coord.(seamless.FailureLister)
+	if !ok {
+		return g.fail(errors.New("the configured coordinator does not record failures"), false)
+	}
+	fails, err := fl.FailedChunks(ctx)
+	if err != nil {
+		return g.fail(err, false)
+	}
+	var still int
+	for _, f := range fails {
+		s, r, err := seamless.ParseChunkKey(f.Key)
+		if err != nil {
+			fmt.Fprintf(g.stderr, "skip %s: %v\n", f.Key, err)
+			still++
+			continue
+		}
+		sum, err := rt.provider.Backfill(ctx, seamless.BackfillRequest{NodeID: s.NodeID, Interval: s.Interval, Start: r.Start, End: r.End})
+		if err != nil {
+			fmt.Fprintf(g.stderr, "chunk %s still fails: %v (was: %s)\n", f.Key, err, f.Reason)
+			still++
+			continue
+		}
+		if err := fl.ClearFailure(ctx, f.Key); err != nil {
+			return g.fail(err, false)
+		}
+		fmt.Fprintf(g.stdout, "retried %s: %d bars\n", f.Key, sum.Bars)
+	}
+	fmt.Fprintf(g.stdout, "%d failed chunk(s) retried, %d still failing\n", len(fails), still)
+	if still > 0 {
+		return g.fail(fmt.Errorf("%d chunk(s) still failing", still), false)
+	}
+	return nil
 }
