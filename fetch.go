@@ -135,6 +135,10 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	ctx, cancel := b.withTotal(ctx)
 	defer cancel()
 
+	liveViolated, err := p.awaitLive(parent, ctx, b, strategy, domain, pl, now)
+	if err != nil {
+		return Result{}, err
+	}
 	var cov grid.Set
 	violated, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
 		cov, err = p.store.Coverage(ctx, pl.series)
@@ -143,6 +147,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: read coverage: %w", pl.series, err)
 	}
+	violated = violated || liveViolated
 	missing := cov.Missing(pl.closed)
 	var fetched grid.Set
 	if !violated && !missing.Empty() {
@@ -174,7 +179,10 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 			md.Backfill.Chunks, md.Backfill.Waited, md.Backfill.FetchedBars = run.chunks, run.waited, run.bars
 			fetched = run.fetched
 			if run.err != nil {
-				if parent.Err() != nil || !req.PartialOK {
+				if err := parent.Err(); err != nil {
+					return Result{}, err // the caller's own cancellation, not the work's
+				}
+				if !req.PartialOK {
 					return Result{}, run.err
 				}
 				md.Backfill.Failed = run.failed
@@ -208,6 +216,16 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 		}
 	}
 	p.describe(&md, pl, f, cov, fetched, now)
+	if p.live != nil && f.Len() > 0 && p.live.Serves(pl.series) {
+		// Bars the live tier delivered (and stored) are served from it.
+		if _, r := p.live.Recent(pl.series, pl.want); !r.Empty() {
+			n := f.SearchTS(r.End) - f.SearchTS(r.Start)
+			md.Sources.Live, md.Sources.Storage = n, max(md.Sources.Storage-n, 0)
+		}
+	}
+	if req.IncludeForming && p.live != nil && !domain.pointInTime() {
+		f = p.appendForming(pl, f, &md)
+	}
 	if req.Fingerprint || domain.pointInTime() {
 		md.DatasetFingerprint = fingerprint.Dataset(f, fingerprint.Meta{NodeID: md.NodeID, Interval: md.Interval, CoverageBounds: md.CoverageBounds})
 	}
@@ -478,5 +496,64 @@ func (b *budgets) phases() map[string]float64 {
 		out[k] = float64(v.Microseconds()) / 1000
 	}
 	out[PhaseTotal] = float64(b.clock.Now().Sub(b.began).Microseconds()) / 1000
+	return out
+}
+
+// defaultLiveWait bounds waiting for a just-closing bar when the SLA sets no live
+// budget: past it the request goes on (the REST backfill covers the bar).
+const defaultLiveWait = 2 * time.Second
+
+// awaitLive runs the live_wait phase: when the request reaches the newest closed bar of
+// a series with a live feed, it subscribes and waits (bounded by max_wait_live_ms) for
+// that bar to close and be stored, so the storage read serves it and no REST call is
+// needed. A bar the feed missed is left to the backfill tier. It reports whether the
+// live budget ran out (under partial_fill or hold).
+func (p *Provider) awaitLive(parent, ctx context.Context, b *budgets, strategy Strategy, domain Domain, pl plan, now time.Time) (bool, error) {
+	if p.live == nil || strategy != Seamless || domain.pointInTime() || !p.live.Serves(pl.series) {
+		return false, nil
+	}
+	iv := pl.series.Interval
+	closedEnd := ClosedEnd(now.Unix(), iv)
+	if pl.want.End <= closedEnd-iv {
+		return false, nil // historical: nothing live to wait for
+	}
+	if err := p.live.Subscribe(pl.series); err != nil {
+		p.log.WarnContext(ctx, "seamless.live.subscribe_failed", "node_id", pl.series.NodeID, "err", err)
+		return false, nil
+	}
+	last := closedEnd - iv
+	if !pl.closed.Contains(last) {
+		return false, nil
+	}
+	return b.run(parent, ctx, PhaseLive, func(ctx context.Context) error {
+		if b.budgetMS(PhaseLive) <= 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, defaultLiveWait)
+			defer cancel()
+		}
+		err := p.live.WaitClosed(ctx, pl.series, last)
+		if errors.Is(err, ErrLiveMissed) || errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+			return nil // the backfill tier fetches it
+		}
+		return err
+	})
+}
+
+// appendForming adds the live tier's forming bar when it lies inside the request after
+// the last closed bar served.
+func (p *Provider) appendForming(pl plan, f *frame.Frame, md *Metadata) *frame.Frame {
+	fb, ok := p.live.Forming(pl.series)
+	if !ok || fb.Len() == 0 || !fb.Schema().Equal(f.Schema()) {
+		return f
+	}
+	ts := fb.TS[fb.Len()-1]
+	if !pl.want.Contains(ts) || (f.Len() > 0 && ts <= f.TS[f.Len()-1]) {
+		return f
+	}
+	out := frame.New(f.Schema(), f.Len()+1)
+	out.AppendRows(f, 0, f.Len())
+	out.AppendRows(fb, fb.Len()-1, fb.Len())
+	md.Rows, md.Forming = out.Len(), true
+	md.Sources.Live++
 	return out
 }

@@ -2,6 +2,7 @@ package seamless
 
 import (
 	"context"
+	"errors"
 
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
@@ -42,10 +43,43 @@ func (m Sources) Route(node NodeID) (Fetcher, error) {
 }
 
 // LiveFeed pushes the newest bars of a series as they form and close. It is the live
-// tier's extension point; the provider does not blend live data yet, so no
-// implementation ships in this package.
+// tier's extension point: package live subscribes to feeds on demand, dedupes their
+// updates, buffers recent closed bars and writes them to the Store.
 type LiveFeed interface {
-	// Subscribe delivers bars of s to the returned channel until ctx ends. Forming bars
-	// (ts+interval > now) may be delivered and are never stored.
-	Subscribe(ctx context.Context, s Series) (<-chan *frame.Frame, error)
+	// Subscribe delivers updates of s on the returned channel until ctx ends, then
+	// closes the channel. A feed that loses its upstream reconnects on its own; bars
+	// that closed while it was away are simply not delivered (the live tier leaves
+	// that hole for backfill). An error means s cannot be served at all (an unknown
+	// symbol or timeframe) and should be wrapped with Permanent when retrying is
+	// pointless.
+	Subscribe(ctx context.Context, s Series) (<-chan LiveUpdate, error)
 }
+
+// LiveUpdate is one push of a live feed: one or more bars of the series' schema,
+// sorted by ts, either all still forming or all closed.
+type LiveUpdate struct {
+	Bars *frame.Frame
+	// Closed reports the bars final: their values will not change again. Forming bars
+	// (Closed false) are provisional and never stored (SPEC §1).
+	Closed bool
+}
+
+// LiveTier serves the newest bars of series that have a live feed (package live): it
+// stores each bar as it closes, extending coverage, and holds the bar still forming.
+type LiveTier interface {
+	// Serves reports whether a feed exists for the series (it starts nothing).
+	Serves(s Series) bool
+	// Subscribe starts (or keeps alive) the series' subscription.
+	Subscribe(s Series) error
+	// WaitClosed blocks until the bar at ts has closed and is stored, or ctx ends. An
+	// error wrapping ErrLiveMissed means the feed went past that bar without it (it
+	// closed before the subscription, or fell in a hole): backfill it instead.
+	WaitClosed(ctx context.Context, s Series, ts int64) error
+	// Recent returns the newest contiguous closed bars the tier holds inside r.
+	Recent(s Series, r grid.Range) (*frame.Frame, grid.Range)
+	// Forming returns the bar still forming, if any.
+	Forming(s Series) (*frame.Frame, bool)
+}
+
+// ErrLiveMissed is wrapped by LiveTier.WaitClosed when the feed cannot deliver the bar.
+var ErrLiveMissed = errors.New("live feed missed the bar")

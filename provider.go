@@ -40,6 +40,9 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// Reports archives conformance reports (nil: not archived).
 	Reports ReportSink
+	// Live serves the newest bars of series with a live feed (nil: no live tier). The
+	// provider does not close it.
+	Live LiveTier
 	// Schemas validates responses against the schema registry (nil: not validated).
 	Schemas SchemaValidator
 	// Artifacts publishes artifact-backed responses; backtest and dryrun requests need
@@ -63,6 +66,7 @@ type Provider struct {
 	reports   ReportSink
 	artifacts ArtifactPublisher
 	schemas   SchemaValidator
+	live      LiveTier
 	last      lastReport
 
 	// upstream bounds concurrent upstream fetches across all requests
@@ -106,7 +110,7 @@ func New(cfg Config) (*Provider, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.reports, p.artifacts, p.schemas = cfg.Reports, cfg.Artifacts, cfg.Schemas
+	p.reports, p.artifacts, p.schemas, p.live = cfg.Reports, cfg.Artifacts, cfg.Schemas, cfg.Live
 	tp := cfg.TracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()

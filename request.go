@@ -57,6 +57,10 @@ type Request struct {
 	// Conformance names the conformance preset deciding which findings block:
 	// "" or "default", "strict-blocking", "permissive-dev".
 	Conformance string
+	// IncludeForming appends the bar still forming (from the live tier) when the
+	// request reaches it; metadata.forming says whether it did. Forming bars are never
+	// stored.
+	IncludeForming bool
 	// Fingerprint asks for dataset_fingerprint in the metadata (always computed for
 	// backtest and dryrun, whose responses are published as artifacts).
 	Fingerprint bool
@@ -107,6 +111,9 @@ type Metadata struct {
 	SchemaID      int64  `json:"schema_id,omitempty"`
 	SchemaVersion int    `json:"schema_version,omitempty"`
 	ManifestURI   string `json:"manifest_uri,omitempty"`
+
+	// Forming is true when the last bar is still forming (include_forming).
+	Forming bool `json:"forming,omitempty"`
 
 	Downgraded      bool          `json:"downgraded"`
 	DowngradeMode   OnViolation   `json:"downgrade_mode,omitempty"`

@@ -46,6 +46,7 @@ type Metrics struct {
 	conformanceFlags    *prometheus.CounterVec
 	conformanceWarnings *prometheus.CounterVec
 	upstream            *prometheus.CounterVec
+	liveReconnects      *prometheus.CounterVec
 	reg                 prometheus.Registerer
 }
 
@@ -112,12 +113,15 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seamless_upstream_requests_total", Help: "Upstream fetch attempts by source and outcome (ok, error, permanent, canceled).",
 		}, []string{"source", "code"}),
+		liveReconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seamless_live_reconnects_total", Help: "Live feed reconnect attempts by source.",
+		}, []string{"source"}),
 		reg: reg,
 	}
 	for _, c := range []prometheus.Collector{m.slaDeadline, m.requests, m.requestDuration, m.barsServed, m.coverageRatio,
 		m.liveStaleness, m.gapRepair, m.jobsInProgress, m.lastTimestamp, m.backfillFailures, m.backfillRetries,
 		m.completionRatio, m.staleClaims, m.slaViolations, m.domainHolds, m.partialFills, m.coordinatorFallback,
-		m.conformanceFlags, m.conformanceWarnings, m.upstream} {
+		m.conformanceFlags, m.conformanceWarnings, m.upstream, m.liveReconnects} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -232,3 +236,7 @@ func (m *Metrics) RateLimited(source string, count func() uint64) error {
 		ConstLabels: prometheus.Labels{"source": source},
 	}, func() float64 { return float64(count()) }))
 }
+
+// LiveReconnect counts a live feed reconnect attempt (wire it to the feed's
+// OnReconnect hook).
+func (m *Metrics) LiveReconnect(source string) { m.liveReconnects.WithLabelValues(source).Inc() }

@@ -20,6 +20,7 @@ type requestFlags struct {
 	worldID, domain, asOf                       string
 	conformance                                 string
 	fingerprint                                 bool
+	includeForming                              bool
 }
 
 func (f *requestFlags) register(cmd *cobra.Command) {
@@ -35,6 +36,7 @@ func (f *requestFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.onViolation, "on-violation", "", "fail_fast | partial_fill | hold")
 	fl.StringVar(&f.conformance, "conformance", "default", "conformance preset deciding which findings block: default, strict-blocking, permissive-dev")
 	fl.BoolVar(&f.fingerprint, "fingerprint", false, "compute dataset_fingerprint for the response")
+	fl.BoolVar(&f.includeForming, "include-forming", false, "append the bar still forming (live tier), flagged in metadata")
 	fl.StringVar(&f.worldID, "world-id", "", "world the request belongs to")
 	fl.StringVar(&f.domain, "execution-domain", "", "backtest | dryrun | live | shadow (or an alias)")
 	fl.StringVar(&f.asOf, "as-of", "", "instant the data is fixed at: epoch seconds or RFC 3339 (required for backtest/dryrun)")
@@ -78,7 +80,7 @@ func (f *requestFlags) apply(cmd *cobra.Command, req *seamless.Request) error {
 		}
 	}
 	req.SLA = policy
-	req.Conformance, req.Fingerprint = f.conformance, f.fingerprint
+	req.Conformance, req.Fingerprint, req.IncludeForming = f.conformance, f.fingerprint, f.includeForming
 	if req.Conformance == "default" {
 		req.Conformance = ""
 	}

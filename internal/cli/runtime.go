@@ -28,6 +28,9 @@ import (
 	"github.com/seamless-data/seamless/grid"
 	"github.com/seamless-data/seamless/internal/reportlog"
 	"github.com/seamless-data/seamless/internal/server"
+	"github.com/seamless-data/seamless/live"
+	"github.com/seamless-data/seamless/live/binancews"
+	"github.com/seamless-data/seamless/live/demolive"
 	sr "github.com/seamless-data/seamless/schemaregistry"
 	srfile "github.com/seamless-data/seamless/schemaregistry/filestore"
 	srpg "github.com/seamless-data/seamless/schemaregistry/pgstore"
@@ -152,7 +155,12 @@ func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
 	if rt.schemas, err = g.openSchemaRegistry(ctx, rt); err != nil {
 		return nil, err
 	}
+	tier, err := rt.openLive()
+	if err != nil {
+		return nil, err
+	}
 	rt.provider, err = seamless.New(seamless.Config{
+		Live:  tier,
 		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
 		Sources:   seamless.Sources{"demo": demoSrc, "binance": binSrc},
 		Reports:   reportSink{rt.reports},
@@ -359,4 +367,31 @@ func (g *globals) openSchemaRegistry(ctx context.Context, rt *runtime) (*sr.Regi
 	// Closed before its store (closers run in order; prepend).
 	rt.closers = append([]func() error{reg.Close}, rt.closers...)
 	return reg, nil
+}
+
+// openLive starts the live tier: Binance kline websockets (SEAMLESS_BINANCE_WS_URL)
+// and the demo feed. Subscriptions start on demand when requests reach the newest bars.
+func (rt *runtime) openLive() (*live.Tier, error) {
+	wsOpts, err := binancews.OptionsFromEnv()
+	if err != nil {
+		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
+	}
+	wsOpts.OnReconnect, wsOpts.Logger = rt.metrics.LiveReconnect, rt.log
+	ws, err := binancews.New(wsOpts)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := live.OptionsFromEnv()
+	if err != nil {
+		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
+	}
+	opts.Feeds = map[string]seamless.LiveFeed{"binance": ws, "demo": demolive.New(demolive.Options{})}
+	opts.Store, opts.Logger = rt.store, rt.log
+	tier, err := live.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	// Closed before the store it writes to (and after the provider, prepended later).
+	rt.closers = append([]func() error{tier.Close}, rt.closers...)
+	return tier, nil
 }

@@ -135,6 +135,15 @@ var requestParams = []param{
 		encode: func(r seamless.Request) (string, bool) { return r.Conformance, r.Conformance != "" },
 	},
 	{
+		name: "include_forming",
+		decode: func(r *seamless.Request, v string) error {
+			b, err := strconv.ParseBool(v)
+			r.IncludeForming = b
+			return err
+		},
+		encode: func(r seamless.Request) (string, bool) { return "true", r.IncludeForming },
+	},
+	{
 		name: "fingerprint",
 		decode: func(r *seamless.Request, v string) error {
 			b, err := strconv.ParseBool(v)

@@ -1,0 +1,64 @@
+package seamless_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/live"
+	"github.com/seamless-data/seamless/live/demolive"
+)
+
+// TestLiveBarsFlowIntoResponses: with the demo live feed, the newest closed bars are
+// stored by the live tier as they close and served without a REST call; the forming
+// bar is appended on request and flagged.
+func TestLiveBarsFlowIntoResponses(t *testing.T) {
+	e := newEnv(t, seamless.Config{})
+	e.clock.Advance(30 * time.Second) // mid-bar: the bar at t0 is forming
+	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"demo": demolive.New(demolive.Options{Clock: e.clock})}, Store: e.store, Clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tier.Close()
+	src, _ := seamless.New(seamless.Config{Store: e.store, Sources: seamless.Sources{"demo": e.fetch}, Coordinator: e.coord, Clock: e.clock, Live: tier, Seed: 1})
+	defer src.Close()
+	ctx := context.Background()
+	now := t0.Unix()
+	r := req(now-3600, now+60, seamless.Seamless)
+	r.IncludeForming = true
+	res, err := src.Fetch(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := res.Metadata
+	if res.Frame.Len() != 61 || !md.Forming || res.Frame.TS[60] != now || md.Sources.Live != 1 {
+		t.Fatalf("first fetch: %d rows, metadata %+v", res.Frame.Len(), md)
+	}
+	calls := len(e.fetch.Calls())
+	// The bar at t0 closes; the live tier stores it.
+	e.clock.Advance(60 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cov, _ := src.Coverage(ctx, node, iv)
+		if cov.Contains(now) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("closed live bar never stored; coverage %v", cov)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r = req(now-3600, now+60, seamless.Seamless)
+	res, err = src.Fetch(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.fetch.Calls()) != calls {
+		t.Fatal("the newest bar went to REST instead of the live tier")
+	}
+	if n := res.Frame.Len(); n != 61 || res.Frame.TS[n-1] != now || res.Metadata.Sources.Live == 0 || res.Metadata.Forming {
+		t.Fatalf("second fetch: %d rows, metadata %+v", n, res.Metadata)
+	}
+	checkFrame(t, res.Frame, r.Range(), 61)
+}
