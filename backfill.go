@@ -254,7 +254,9 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 			}
 			return &UpstreamError{Series: pl.series, Chunk: chunk, Attempts: attempts, Err: err}
 		}
-		if err := p.store.Write(ctx, Write{Series: pl.series, Range: r, Frame: f, Token: lease.Token}); err != nil {
+		err = p.store.Write(ctx, Write{Series: pl.series, Range: r, Frame: f, Token: lease.Token})
+		p.cache.invalidate(pl.series, r, p.chunkWidth(pl))
+		if err != nil {
 			return fmt.Errorf("%s: write %v: %w", pl.series, r, err)
 		}
 		out.bars += f.Len()

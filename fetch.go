@@ -190,7 +190,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 		}
 	}
 
-	f := frame.New(pl.schema, 0)
+	f, fromCache := frame.New(pl.schema, 0), 0
 	if !violated || policy.mode() != ViolationFailFast {
 		if _, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
 			if !missing.Empty() { // backfill (ours or another worker's) may have grown it
@@ -198,9 +198,9 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 					return err
 				}
 			}
-			read, err := p.store.Read(ctx, pl.series, pl.want)
+			read, cached, err := p.read(ctx, pl, cov)
 			if err == nil && (len(read.Cols) > 0 || read.Len() > 0) {
-				f = read
+				f, fromCache = read, cached
 			}
 			return err
 		}); err != nil {
@@ -216,6 +216,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 		}
 	}
 	p.describe(&md, pl, f, cov, fetched, now)
+	md.Sources.Cache, md.Sources.Storage = fromCache, max(md.Sources.Storage-fromCache, 0)
 	if p.live != nil && f.Len() > 0 && p.live.Serves(pl.series) {
 		// Bars the live tier delivered (and stored) are served from it.
 		if _, r := p.live.Recent(pl.series, pl.want); !r.Empty() {

@@ -40,6 +40,8 @@ type Observer interface {
 	BackfillFailure(s Series)
 	// Conformance reports a conformance pipeline run's findings.
 	Conformance(s Series, rep conformance.Report)
+	// Cache counts the cache tier's chunk hits and misses of one read.
+	Cache(hits, misses int)
 	// Upstream counts one upstream fetch attempt of a source by outcome code: ok,
 	// error (retryable), permanent or canceled.
 	Upstream(source, code string)
@@ -61,4 +63,5 @@ func (nopObserver) ChunkFetched(Series, int64, time.Duration) {}
 func (nopObserver) BackfillRetry(Series)                      {}
 func (nopObserver) BackfillFailure(Series)                    {}
 func (nopObserver) Upstream(string, string)                   {}
+func (nopObserver) Cache(int, int)                            {}
 func (nopObserver) Conformance(Series, conformance.Report)    {}

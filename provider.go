@@ -27,6 +27,9 @@ type Config struct {
 	// Coordinator hands out chunk leases; nil means a new in-process MemCoordinator.
 	Coordinator Coordinator
 	Backfill    BackfillConfig
+	// CacheBytes sizes the cache tier (DefaultCacheBytes when 0; negative turns it
+	// off, e.g. for a store other processes rewrite).
+	CacheBytes int64
 	// MaxBars bounds the grid bars of one request (DefaultMaxBars when 0).
 	MaxBars int64
 	// Clock defaults to the wall clock; Seed seeds retry jitter (0: random).
@@ -67,6 +70,7 @@ type Provider struct {
 	artifacts ArtifactPublisher
 	schemas   SchemaValidator
 	live      LiveTier
+	cache     *barCache
 	last      lastReport
 
 	// upstream bounds concurrent upstream fetches across all requests
@@ -111,6 +115,12 @@ func New(cfg Config) (*Provider, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.reports, p.artifacts, p.schemas, p.live = cfg.Reports, cfg.Artifacts, cfg.Schemas, cfg.Live
+	switch {
+	case cfg.CacheBytes == 0:
+		p.cache = newBarCache(DefaultCacheBytes)
+	case cfg.CacheBytes > 0:
+		p.cache = newBarCache(cfg.CacheBytes)
+	}
 	tp := cfg.TracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
@@ -246,5 +256,6 @@ func (p *Provider) Import(ctx context.Context, nodeID string, interval int64, r 
 	if end := ClosedEnd(p.clock.Now().Unix(), interval); r.End > end {
 		return badRequest("range", "import range %v reaches past the last closed bar (ends %d): only closed bars are stored", r, end)
 	}
+	defer p.cache.invalidate(pl.series, r, p.chunkWidth(pl))
 	return p.store.Write(ctx, Write{Series: pl.series, Range: r, Frame: f})
 }

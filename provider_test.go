@@ -173,7 +173,7 @@ func TestSeamlessBackfillsThenServesFromStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFrame(t, again.Frame, r, 1440)
-	if len(e.fetch.Calls()) != calls || again.Metadata.Sources.Storage != 1440 || again.Metadata.Sources.Backfill != 0 {
+	if src := again.Metadata.Sources; len(e.fetch.Calls()) != calls || src.Storage+src.Cache != 1440 || src.Cache == 0 || src.Backfill != 0 {
 		t.Fatalf("second fetch went upstream or mislabelled tiers: %+v", again.Metadata)
 	}
 	if *again.Metadata.StalenessMS != (t0.Unix()-(day(2)+60))*1000 {

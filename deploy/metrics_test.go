@@ -32,13 +32,11 @@ import (
 
 // knownMissing are the metrics issue 6 names (and the dashboards and alerts use) that
 // the provider does not export yet, because the code that would count them does not
-// exist yet: there is no cache tier, no live feed and no schema registry client
-// wired into the provider. Every other name a dashboard or rule uses must
+// exist yet: the live feed and the schema registry are not
+// configured in this workload. Every other name a dashboard or rule uses must
 // be in the scrape. When one of these starts being exported, the test fails until it
 // is removed from this list.
 var knownMissing = map[string]string{
-	"seamless_cache_hit_total":                  "no cache tier yet",
-	"seamless_cache_miss_total":                 "no cache tier yet",
 	"seamless_live_reconnects_total":            "exported once a live feed reconnects (live/binancews tests cover the hook)",
 	"seamless_schema_validation_failures_total": "counted by the schema registry, which this workload does not configure (schemaregistry tests cover it)",
 }

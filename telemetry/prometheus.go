@@ -47,6 +47,8 @@ type Metrics struct {
 	conformanceWarnings *prometheus.CounterVec
 	upstream            *prometheus.CounterVec
 	liveReconnects      *prometheus.CounterVec
+	cacheHits           prometheus.Counter
+	cacheMisses         prometheus.Counter
 	reg                 prometheus.Registerer
 }
 
@@ -116,12 +118,18 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		liveReconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seamless_live_reconnects_total", Help: "Live feed reconnect attempts by source.",
 		}, []string{"source"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seamless_cache_hit_total", Help: "Chunks served from the cache tier.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seamless_cache_miss_total", Help: "Cacheable chunks (covered and closed) read from storage instead.",
+		}),
 		reg: reg,
 	}
 	for _, c := range []prometheus.Collector{m.slaDeadline, m.requests, m.requestDuration, m.barsServed, m.coverageRatio,
 		m.liveStaleness, m.gapRepair, m.jobsInProgress, m.lastTimestamp, m.backfillFailures, m.backfillRetries,
 		m.completionRatio, m.staleClaims, m.slaViolations, m.domainHolds, m.partialFills, m.coordinatorFallback,
-		m.conformanceFlags, m.conformanceWarnings, m.upstream, m.liveReconnects} {
+		m.conformanceFlags, m.conformanceWarnings, m.upstream, m.liveReconnects, m.cacheHits, m.cacheMisses} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -240,3 +248,9 @@ func (m *Metrics) RateLimited(source string, count func() uint64) error {
 // LiveReconnect counts a live feed reconnect attempt (wire it to the feed's
 // OnReconnect hook).
 func (m *Metrics) LiveReconnect(source string) { m.liveReconnects.WithLabelValues(source).Inc() }
+
+// Cache implements seamless.Observer.
+func (m *Metrics) Cache(hits, misses int) {
+	m.cacheHits.Add(float64(hits))
+	m.cacheMisses.Add(float64(misses))
+}

@@ -1,0 +1,217 @@
+package seamless
+
+import (
+	"container/list"
+	"context"
+	"sync"
+
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+)
+
+// The cache tier: an in-memory LRU of whole aligned chunks (window_bars × interval)
+// that are fully covered and fully closed. Such chunks only change when someone
+// rewrites covered history (an import, a late live correction), so the provider drops
+// a series' cached chunks whenever it writes to them itself. A chunk the cache cannot
+// hold (not covered, still forming) is always read from storage.
+
+// maxCachedRequestChunks is the largest request (in chunks) served through the cache.
+const maxCachedRequestChunks = 64
+
+// DefaultCacheBytes is the cache tier's size unless Config.CacheBytes says otherwise.
+const DefaultCacheBytes = 64 << 20
+
+type cacheKey struct {
+	series Series
+	start  int64
+}
+
+type cacheEntry struct {
+	key   cacheKey
+	f     *frame.Frame
+	bytes int64
+}
+
+type barCache struct {
+	mu       sync.Mutex
+	maxBytes int64
+	bytes    int64
+	lru      *list.List // front: most recently used
+	entries  map[cacheKey]*list.Element
+}
+
+func newBarCache(maxBytes int64) *barCache {
+	if maxBytes <= 0 {
+		return nil
+	}
+	return &barCache{maxBytes: maxBytes, lru: list.New(), entries: map[cacheKey]*list.Element{}}
+}
+
+func frameBytes(f *frame.Frame) int64 {
+	n := int64(8 * len(f.TS))
+	for i := range f.Cols {
+		c := &f.Cols[i]
+		switch c.Type {
+		case frame.String:
+			for _, s := range c.Str {
+				n += int64(len(s)) + 16
+			}
+		case frame.Bool:
+			n += int64(len(c.Bool))
+		default:
+			n += int64(8 * c.Len())
+		}
+	}
+	return n + 128
+}
+
+func (c *barCache) get(k cacheKey) (*frame.Frame, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	if !ok {
+		return nil, false
+	}
+	c.lru.MoveToFront(e)
+	return e.Value.(*cacheEntry).f, true
+}
+
+func (c *barCache) put(k cacheKey, f *frame.Frame) {
+	n := frameBytes(f)
+	if n > c.maxBytes/4 {
+		return // one chunk must not flush the cache
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[k]; ok {
+		c.bytes -= e.Value.(*cacheEntry).bytes
+		c.lru.Remove(e)
+	}
+	c.entries[k] = c.lru.PushFront(&cacheEntry{key: k, f: f, bytes: n})
+	c.bytes += n
+	for c.bytes > c.maxBytes {
+		last := c.lru.Back()
+		ent := last.Value.(*cacheEntry)
+		c.lru.Remove(last)
+		delete(c.entries, ent.key)
+		c.bytes -= ent.bytes
+	}
+}
+
+// invalidate drops the cached chunks of s that overlap r.
+func (c *barCache) invalidate(s Series, r grid.Range, width int64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ch := range r.ChunkSeq(width) {
+		k := cacheKey{s, ch.Start}
+		if e, ok := c.entries[k]; ok {
+			c.bytes -= e.Value.(*cacheEntry).bytes
+			c.lru.Remove(e)
+			delete(c.entries, k)
+		}
+	}
+}
+
+// read serves pl.want from the cache tier and storage. Chunks that are fully covered
+// and closed come from the cache, or are read whole from storage and cached; the rest
+// is read from storage as requested. Consecutive chunks that need storage are read in
+// one call. It returns the frame and how many of its bars came from the cache.
+func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (*frame.Frame, int, error) {
+	width := p.chunkWidth(pl)
+	if p.cache == nil || (pl.want.End-pl.want.Start)/width > maxCachedRequestChunks {
+		// Large reads stream from storage in one call, as fast as a cache copy, and
+		// would only evict the hot recent chunks the cache is for.
+		f, err := p.store.Read(ctx, pl.series, pl.want)
+		return f, 0, err
+	}
+	closedEnd := ClosedEnd(p.clock.Now().Unix(), pl.series.Interval)
+	type piece struct {
+		f      *frame.Frame // rows of the piece, restricted to pl.want
+		cached bool
+	}
+	var (
+		pieces       []piece
+		hits, misses int
+		run          grid.Range   // chunks to read from storage in one call
+		runCacheable []grid.Range // the whole, cacheable chunks of run
+	)
+	flush := func() error {
+		if run.Empty() {
+			return nil
+		}
+		f, err := p.store.Read(ctx, pl.series, run)
+		if err != nil {
+			return err
+		}
+		for _, ch := range runCacheable {
+			p.cache.put(cacheKey{pl.series, ch.Start}, f.Slice(f.SearchTS(ch.Start), f.SearchTS(ch.End)).Clone())
+		}
+		want := run.Intersect(pl.want)
+		pieces = append(pieces, piece{f: f.Slice(f.SearchTS(want.Start), f.SearchTS(want.End))})
+		run, runCacheable = grid.Range{}, nil
+		return nil
+	}
+	for ch := range pl.want.ChunkSeq(width) {
+		cacheable := ch.End <= closedEnd && cov.Covers(ch)
+		if cacheable {
+			if cf, ok := p.cache.get(cacheKey{pl.series, ch.Start}); ok {
+				if err := flush(); err != nil {
+					return nil, 0, err
+				}
+				hits++
+				part := ch.Intersect(pl.want)
+				pieces = append(pieces, piece{f: cf.Slice(cf.SearchTS(part.Start), cf.SearchTS(part.End)), cached: true})
+				continue
+			}
+			misses++
+			runCacheable = append(runCacheable, ch)
+		}
+		// Whole cacheable chunks are read (to cache them); of the others only the part
+		// the request wants.
+		r := ch
+		if !cacheable {
+			r = ch.Intersect(pl.want)
+		}
+		if run.Empty() {
+			run = r
+		} else {
+			run.End = r.End
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, 0, err
+	}
+	p.obs.Cache(hits, misses)
+	if len(pieces) == 1 {
+		if pieces[0].cached {
+			return pieces[0].f.Clone(), pieces[0].f.Len(), nil
+		}
+		return pieces[0].f, 0, nil
+	}
+	var schema frame.Schema
+	n := 0
+	for _, pc := range pieces {
+		n += pc.f.Len()
+		if len(pc.f.Cols) > 0 {
+			schema = pc.f.Schema()
+		}
+	}
+	out := frame.New(schema, n)
+	cached := 0
+	for _, pc := range pieces {
+		if pc.f.Len() == 0 {
+			continue
+		}
+		out.AppendRows(pc.f, 0, pc.f.Len())
+		if pc.cached {
+			cached += pc.f.Len()
+		}
+	}
+	if len(schema.Fields) == 0 && n == 0 {
+		return &frame.Frame{}, 0, nil
+	}
+	return out, cached, nil
+}
