@@ -159,8 +159,14 @@ func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var cacheBytes int64
+	if v := env("SEAMLESS_CACHE_BYTES"); v != "" {
+		if cacheBytes, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, &seamless.RequestError{Field: "SEAMLESS_CACHE_BYTES", Message: "want a byte count (0 default, negative off)"}
+		}
+	}
 	rt.provider, err = seamless.New(seamless.Config{
-		Live:  tier,
+		Live: tier, CacheBytes: cacheBytes,
 		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
 		Sources:   seamless.Sources{"demo": demoSrc, "binance": binSrc},
 		Reports:   reportSink{rt.reports},
