@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/conformance"
 	"github.com/seamless-data/seamless/grid"
 )
 
@@ -98,9 +99,20 @@ func (f *requestFlags) apply(cmd *cobra.Command, req *seamless.Request) error {
 func newPresetsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "presets",
-		Short: "List the SLA presets and their budgets",
+		Short: "List the conformance presets (what blocks) and the SLA presets (budgets)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			for _, name := range []string{conformance.DefaultPreset, conformance.StrictPreset, conformance.PermissivePreset} {
+				pol, _ := conformance.PolicyByName(name)
+				blocks := strings.Join(pol.Block, ", ")
+				switch {
+				case pol.All:
+					blocks = "every finding"
+				case blocks == "":
+					blocks = "nothing"
+				}
+				fmt.Fprintf(g.stdout, "conformance %-18s blocks on %s\n", name, blocks)
+			}
 			for _, name := range seamless.SLAPresetNames() {
 				p, _ := seamless.SLAPreset(name)
 				fmt.Fprintf(g.stdout, "sla %-18s total %6dms  storage %5dms  backfill %6dms  live %5dms  sync_gap %d bars  min_coverage %.2f  max_lag %gs  on_violation %s\n",
