@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -84,8 +85,17 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// writers pools the 64 KiB response buffers: allocating one per request was a large
+// share of the garbage of small, frequent requests.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 func buffered(w io.Writer, write func(io.Writer) error) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil)
+		writers.Put(bw)
+	}()
 	if err := write(bw); err != nil {
 		return err
 	}
