@@ -52,10 +52,16 @@ type Coordinator struct {
 	log    *slog.Logger
 
 	mu     sync.Mutex
-	leases map[string]clientv3.LeaseID // key → etcd lease of the claims this process holds
+	leases map[string]heldLease // key → the claim this process holds
 
 	stale   atomic.Int64
 	onStale func()
+}
+
+// heldLease is a claim this process holds: its etcd lease and fencing token.
+type heldLease struct {
+	id    clientv3.LeaseID
+	token uint64
 }
 
 // New returns a Coordinator using an existing etcd client. The caller closes the client.
@@ -72,7 +78,7 @@ func New(cli *clientv3.Client, opts Options) *Coordinator {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{cli: cli, prefix: opts.Prefix, holder: opts.Holder, log: opts.Logger, leases: map[string]clientv3.LeaseID{}, onStale: opts.OnStaleClaim}
+	return &Coordinator{cli: cli, prefix: opts.Prefix, holder: opts.Holder, log: opts.Logger, leases: map[string]heldLease{}, onStale: opts.OnStaleClaim}
 }
 
 func (c *Coordinator) leaseKey(k string) string  { return c.prefix + "leases/" + k }
@@ -141,7 +147,7 @@ func (c *Coordinator) Claim(ctx context.Context, key string, ttl time.Duration) 
 		c.log.Warn("seamless.backfill.stale_claim", "lease_key", key, "stale_holder", old.Holder, "stale_since_ms", old.LeaseUntilMS, "token", token)
 	}
 	c.mu.Lock()
-	c.leases[key] = grant.ID
+	c.leases[key] = heldLease{id: grant.ID, token: token}
 	c.mu.Unlock()
 	c.log.Debug("seamless.backfill.coordinator_claimed", "lease_key", key, "token", token)
 	return seamless.Lease{Key: key, Token: token, LeaseUntilMS: until}, nil
@@ -153,34 +159,68 @@ func (c *Coordinator) revoke(id clientv3.LeaseID) {
 	c.cli.Revoke(ctx, id)
 }
 
-func (c *Coordinator) leaseOf(l seamless.Lease) (clientv3.LeaseID, error) {
+func (c *Coordinator) leaseOf(ctx context.Context, l seamless.Lease) (clientv3.LeaseID, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	id, ok := c.leases[l.Key]
-	if !ok {
-		return 0, fmt.Errorf("lease %s token %d is not held by this process: %w", l.Key, l.Token, seamless.ErrLeaseLost)
+	h, ok := c.leases[l.Key]
+	c.mu.Unlock()
+	// Matching the token too keeps a late or wrong caller from ending (and revoking the
+	// etcd lease of) the claim this process holds now.
+	if ok && h.token == l.Token {
+		return h.id, nil
 	}
-	return id, nil
+	if ok {
+		return 0, fmt.Errorf("lease %s token %d: %w (the current token differs)", l.Key, l.Token, seamless.ErrLeaseLost)
+	}
+	// Claimed through another process (a worker behind a load balancer, an operator's
+	// seamless leases fail): the key itself names its etcd lease, and its create
+	// revision is the token to match.
+	resp, err := c.cli.Get(ctx, c.leaseKey(l.Key))
+	if err != nil {
+		return 0, fmt.Errorf("lease %s: %w", l.Key, err)
+	}
+	if len(resp.Kvs) == 0 || uint64(resp.Kvs[0].CreateRevision) != l.Token || resp.Kvs[0].Lease == 0 {
+		return 0, fmt.Errorf("lease %s token %d is not held: %w", l.Key, l.Token, seamless.ErrLeaseLost)
+	}
+	return clientv3.LeaseID(resp.Kvs[0].Lease), nil
 }
 
-// Renew implements seamless.Coordinator: it keeps the etcd lease alive and checks the
-// lease key still carries this token.
+// Renew implements seamless.Coordinator. An etcd lease keeps the TTL it was granted
+// with, so Renew moves the lease key to a fresh etcd lease of ttl — in a transaction
+// that first checks the key still carries l's token; a put keeps the key's create
+// revision, so the token does not change — rewrites the record with the new deadline
+// (what Inspect shows), and revokes the old etcd lease, which no longer holds the key.
 func (c *Coordinator) Renew(ctx context.Context, l seamless.Lease, ttl time.Duration) (seamless.Lease, error) {
-	id, err := c.leaseOf(l)
+	if ttl <= 0 {
+		return seamless.Lease{}, fmt.Errorf("renew %s: ttl must be positive, got %v", l.Key, ttl)
+	}
+	old, err := c.leaseOf(ctx, l)
 	if err != nil {
 		return seamless.Lease{}, err
 	}
-	if _, err := c.cli.KeepAliveOnce(ctx, id); err != nil {
-		return seamless.Lease{}, fmt.Errorf("renew %s token %d: %w: %v", l.Key, l.Token, seamless.ErrLeaseLost, err)
-	}
-	resp, err := c.cli.Get(ctx, c.leaseKey(l.Key))
+	grant, err := c.cli.Grant(ctx, ttlSeconds(ttl))
 	if err != nil {
+		return seamless.Lease{}, fmt.Errorf("renew %s: grant etcd lease: %w", l.Key, err)
+	}
+	until := time.Now().Add(ttl).UnixMilli()
+	val, _ := json.Marshal(record{Holder: c.holder, LeaseUntilMS: until})
+	lk := c.leaseKey(l.Key)
+	resp, err := c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(lk), "=", int64(l.Token))).
+		Then(clientv3.OpPut(lk, string(val), clientv3.WithLease(grant.ID))).
+		Commit()
+	if err != nil {
+		c.revoke(grant.ID)
 		return seamless.Lease{}, fmt.Errorf("renew %s: %w", l.Key, err)
 	}
-	if len(resp.Kvs) == 0 || uint64(resp.Kvs[0].CreateRevision) != l.Token {
+	if !resp.Succeeded {
+		c.revoke(grant.ID)
 		return seamless.Lease{}, fmt.Errorf("renew %s token %d: %w", l.Key, l.Token, seamless.ErrLeaseLost)
 	}
-	l.LeaseUntilMS = time.Now().Add(ttl).UnixMilli()
+	c.mu.Lock()
+	c.leases[l.Key] = heldLease{id: grant.ID, token: l.Token}
+	c.mu.Unlock()
+	c.revoke(old)
+	l.LeaseUntilMS = until
 	return l, nil
 }
 
@@ -208,7 +248,7 @@ func (c *Coordinator) end(ctx context.Context, l seamless.Lease, id clientv3.Lea
 
 // Complete implements seamless.Coordinator.
 func (c *Coordinator) Complete(ctx context.Context, l seamless.Lease) error {
-	id, err := c.leaseOf(l)
+	id, err := c.leaseOf(ctx, l)
 	if err != nil {
 		return err
 	}
@@ -222,7 +262,7 @@ func (c *Coordinator) Complete(ctx context.Context, l seamless.Lease) error {
 // Fail implements seamless.Coordinator: the chunk's failure is recorded for operators
 // (Failures, Retry) in the same transaction that releases the lease.
 func (c *Coordinator) Fail(ctx context.Context, l seamless.Lease, reason string) error {
-	id, err := c.leaseOf(l)
+	id, err := c.leaseOf(ctx, l)
 	if err != nil {
 		return err
 	}

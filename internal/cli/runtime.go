@@ -86,12 +86,13 @@ func newLogger(w io.Writer, level slog.Level) (*slog.Logger, error) {
 	}
 }
 
-func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
-	rt = &runtime{}
+func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
+	// rt is not the named result: `return nil, err` must not nil it before the deferred
+	// Close of what was opened so far.
+	rt := &runtime{}
 	defer func() {
 		if err != nil {
 			rt.Close()
-			rt = nil
 		}
 	}()
 	if rt.log, err = newLogger(g.stderr, g.logLevel); err != nil {
@@ -159,6 +160,14 @@ func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var bf seamless.BackfillConfig
+	if v := env("SEAMLESS_LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return nil, &seamless.RequestError{Field: "SEAMLESS_LEASE_TTL", Message: "want a duration of at least 1s, e.g. 30s"}
+		}
+		bf.DistributedLeaseTTL, bf.SingleFlightTTL = d, d
+	}
 	var cacheBytes int64
 	if v := env("SEAMLESS_CACHE_BYTES"); v != "" {
 		if cacheBytes, err = strconv.ParseInt(v, 10, 64); err != nil {
@@ -166,7 +175,7 @@ func (g *globals) openRuntime(ctx context.Context) (rt *runtime, err error) {
 		}
 	}
 	rt.provider, err = seamless.New(seamless.Config{
-		Live: tier, CacheBytes: cacheBytes,
+		Live: tier, CacheBytes: cacheBytes, Backfill: bf,
 		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
 		Sources:   seamless.Sources{"demo": demoSrc, "binance": binSrc},
 		Reports:   reportSink{rt.reports},
