@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
@@ -368,7 +369,7 @@ func TestMetricNamesExist(t *testing.T) {
 			name := vs.Name
 			if name == "" {
 				for _, m := range vs.LabelMatchers {
-					if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+					if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 						name = m.Value
 					}
 				}
@@ -385,7 +386,7 @@ func TestMetricNamesExist(t *testing.T) {
 			}
 			if lbls, ok := s.series[name]; ok {
 				for _, m := range vs.LabelMatchers {
-					if m.Name != labels.MetricName && !lbls[m.Name] {
+					if m.Name != model.MetricNameLabel && !lbls[m.Name] {
 						t.Errorf("%s: %s has no label %q (has %v)", q.where, name, m.Name, sortedKeys(lbls))
 					}
 					if base, isBucket := strings.CutSuffix(name, "_bucket"); isBucket && m.Name == "le" && m.Type == labels.MatchEqual && !s.buckets[base][m.Value] {

@@ -72,7 +72,7 @@ func fakeServer(notReady bool, leases []map[string]any) *httptest.Server {
 	return httptest.NewServer(mux)
 }
 
-func runHealth(t *testing.T, args ...string) (error, string) {
+func runHealth(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	t.Setenv("SEAMLESS_COORDINATOR_URL", "")
 	t.Setenv("QMTL_SEAMLESS_COORDINATOR_URL", "")
@@ -86,7 +86,7 @@ func runHealth(t *testing.T, args ...string) (error, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := cmd.ExecuteContext(ctx)
-	return err, out.String()
+	return out.String(), err
 }
 
 func allSeries() map[string]bool {
@@ -104,7 +104,7 @@ func TestHealthAllOK(t *testing.T) {
 	prom := &fakePrometheus{series: allSeries()}
 	ps := httptest.NewServer(prom)
 	defer ps.Close()
-	err, out := runHealth(t, "--server", srv.URL, "--prometheus", ps.URL)
+	out, err := runHealth(t, "--server", srv.URL, "--prometheus", ps.URL)
 	if err != nil {
 		t.Fatalf("err %v\n%s", err, out)
 	}
@@ -140,7 +140,7 @@ func TestHealthFailures(t *testing.T) {
 	delete(series, "seamless_sla_total_p99_seconds") // rules not loaded
 	ps := httptest.NewServer(&fakePrometheus{series: series})
 	defer ps.Close()
-	err, out := runHealth(t, "--server", srv.URL, "--prometheus", ps.URL)
+	out, err := runHealth(t, "--server", srv.URL, "--prometheus", ps.URL)
 	var rep *reportedError
 	if err == nil || !errors.As(err, &rep) || !strings.Contains(err.Error(), "2 of 10 health checks failed") {
 		t.Fatalf("err = %v, want 2 failed checks\n%s", err, out)
@@ -162,7 +162,7 @@ func TestHealthUnreachable(t *testing.T) {
 	ps := httptest.NewServer(http.NotFoundHandler())
 	url := ps.URL
 	ps.Close()
-	err, out := runHealth(t, "--prometheus", url, "--coordinator", url)
+	out, err := runHealth(t, "--prometheus", url, "--coordinator", url)
 	if err == nil {
 		t.Fatalf("no error for unreachable endpoints:\n%s", out)
 	}
@@ -170,13 +170,13 @@ func TestHealthUnreachable(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "[FAIL] coordinator "+url+": ") || !strings.HasPrefix(lines[1], "[FAIL] prometheus: ") {
 		t.Fatalf("output:\n%s", out)
 	}
-	if err, _ := runHealth(t); err == nil {
+	if _, err := runHealth(t); err == nil {
 		t.Fatal("health without endpoints succeeded")
 	}
 }
 
 func TestHealthBadURL(t *testing.T) {
-	err, _ := runHealth(t, "--coordinator", "etcd://127.0.0.1:2379")
+	_, err := runHealth(t, "--coordinator", "etcd://127.0.0.1:2379")
 	if err == nil || code(err) != "bad_request" {
 		t.Fatalf("err = %v, want a bad request", err)
 	}
