@@ -47,6 +47,7 @@ import (
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/clock"
 	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/source/binance"
 )
 
 // DefaultBaseURL is Binance's public raw-stream endpoint.
@@ -205,9 +206,9 @@ func (f *Feed) Subscribe(ctx context.Context, s seamless.Series) (<-chan seamles
 }
 
 // stream keeps one connection for the subscription, reconnecting until ctx ends.
-func (f *Feed) stream(ctx context.Context, m market, s seamless.Series, ch chan<- seamless.LiveUpdate) {
+func (f *Feed) stream(ctx context.Context, m binance.Market, s seamless.Series, ch chan<- seamless.LiveUpdate) {
 	defer close(ch)
-	streamURL := f.base + "/" + strings.ToLower(m.symbol) + "@kline_" + m.interval
+	streamURL := f.base + "/" + strings.ToLower(m.Symbol) + "@kline_" + m.Interval
 	failures := 0
 	for {
 		healthy, err := f.session(ctx, streamURL, m, ch)
@@ -249,7 +250,7 @@ func (f *Feed) backoff(failures int) time.Duration {
 
 // session runs one connection until it fails or ctx ends. healthy reports whether it
 // delivered at least one valid kline.
-func (f *Feed) session(ctx context.Context, streamURL string, m market, ch chan<- seamless.LiveUpdate) (healthy bool, err error) {
+func (f *Feed) session(ctx context.Context, streamURL string, m binance.Market, ch chan<- seamless.LiveUpdate) (healthy bool, err error) {
 	f.dials.Add(1)
 	dctx, cancel := f.clock.WithDeadline(ctx, f.clock.Now().Add(f.opts.DialTimeout))
 	conn, _, err := websocket.Dial(dctx, streamURL, &websocket.DialOptions{HTTPClient: f.opts.HTTPClient})
@@ -296,13 +297,13 @@ func (f *Feed) session(ctx context.Context, streamURL string, m market, ch chan<
 	}
 }
 
-func (f *Feed) reject(m market, data []byte, err error) {
+func (f *Feed) reject(m binance.Market, data []byte, err error) {
 	f.malformed.Add(1)
 	const show = 200
 	if len(data) > show {
 		data = data[:show]
 	}
-	f.log.Warn("seamless.live.malformed", "source", f.opts.Source, "symbol", m.symbol, "interval", m.interval,
+	f.log.Warn("seamless.live.malformed", "source", f.opts.Source, "symbol", m.Symbol, "interval", m.Interval,
 		"error", err.Error(), "message", string(data))
 }
 
@@ -335,7 +336,7 @@ type klineEvent struct {
 }
 
 // parse turns one message into a one-bar update, or says why it is not a kline of m.
-func parse(data []byte, m market) (seamless.LiveUpdate, error) {
+func parse(data []byte, m binance.Market) (seamless.LiveUpdate, error) {
 	var ev klineEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return seamless.LiveUpdate{}, fmt.Errorf("not a kline event: %w", err)
@@ -344,16 +345,16 @@ func parse(data []byte, m market) (seamless.LiveUpdate, error) {
 	switch {
 	case ev.Event != "kline" || k == nil:
 		return seamless.LiveUpdate{}, fmt.Errorf("event %q is not a kline", ev.Event)
-	case ev.Symbol != m.symbol || k.Symbol != m.symbol:
-		return seamless.LiveUpdate{}, fmt.Errorf("symbol %q/%q, subscribed to %q", ev.Symbol, k.Symbol, m.symbol)
-	case k.Interval != m.interval:
-		return seamless.LiveUpdate{}, fmt.Errorf("interval %q, subscribed to %q", k.Interval, m.interval)
+	case ev.Symbol != m.Symbol || k.Symbol != m.Symbol:
+		return seamless.LiveUpdate{}, fmt.Errorf("symbol %q/%q, subscribed to %q", ev.Symbol, k.Symbol, m.Symbol)
+	case k.Interval != m.Interval:
+		return seamless.LiveUpdate{}, fmt.Errorf("interval %q, subscribed to %q", k.Interval, m.Interval)
 	case k.Final == nil:
 		return seamless.LiveUpdate{}, errors.New("kline without x (closed flag)")
 	}
-	ivMS := m.seconds * 1000
+	ivMS := m.Seconds * 1000
 	if k.Open < 0 || k.Open%ivMS != 0 || k.Close != k.Open+ivMS-1 {
-		return seamless.LiveUpdate{}, fmt.Errorf("open time %d / close time %d: not a %s kline on the grid", k.Open, k.Close, m.interval)
+		return seamless.LiveUpdate{}, fmt.Errorf("open time %d / close time %d: not a %s kline on the grid", k.Open, k.Close, m.Interval)
 	}
 	f := frame.New(frame.OHLCV, 1)
 	f.TS = append(f.TS, k.Open/1000)
@@ -367,47 +368,12 @@ func parse(data []byte, m market) (seamless.LiveUpdate, error) {
 	return seamless.LiveUpdate{Bars: f, Closed: *k.Final}, nil
 }
 
-// intervals are the Binance kline intervals of fixed width that open on the epoch grid
-// (the same set the REST source accepts).
-var intervals = map[string]int64{
-	"1s": 1, "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800,
-	"1h": 3600, "2h": 7200, "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200,
-	"1d": 86400, "3d": 259200,
-}
-
-// market is a node id resolved to Binance's stream parameters.
-type market struct {
-	symbol, interval string
-	seconds          int64
-}
-
-func resolve(s seamless.Series) (market, error) {
-	node, err := seamless.ParseNodeID(s.NodeID)
+// resolve maps a series to its stream: the REST source's rules, so that a node is
+// streamable exactly when it can be backfilled.
+func resolve(s seamless.Series) (binance.Market, error) {
+	m, err := binance.ResolveMarket(s)
 	if err != nil {
-		return market{}, fmt.Errorf("binancews: %w", err)
+		return m, fmt.Errorf("binancews: %w", err)
 	}
-	if node.Kind != "ohlcv" {
-		return market{}, fmt.Errorf("binancews: node %s: only ohlcv nodes are streamed, not %q", s.NodeID, node.Kind)
-	}
-	secs, ok := intervals[node.Timeframe]
-	if !ok || s.Interval != secs {
-		return market{}, fmt.Errorf("binancews: node %s: timeframe %q at interval %d s is not a streamable Binance kline interval", s.NodeID, node.Timeframe, s.Interval)
-	}
-	base, quote, ok := strings.Cut(node.Symbol, "/")
-	if !ok || !isAsset(base) || !isAsset(quote) {
-		return market{}, fmt.Errorf("binancews: node %s: symbol %q: want BASE/QUOTE in upper-case letters and digits, e.g. BTC/USDT", s.NodeID, node.Symbol)
-	}
-	return market{symbol: base + quote, interval: node.Timeframe, seconds: secs}, nil
-}
-
-func isAsset(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
+	return m, nil
 }

@@ -278,6 +278,20 @@ func resolve(s seamless.Series) (market, error) {
 	return market{symbol: base + quote, interval: node.Timeframe, seconds: secs}, nil
 }
 
+// Market is a series resolved to Binance's symbol (BTCUSDT) and kline interval (1m).
+type Market struct {
+	Symbol, Interval string
+	Seconds          int64
+}
+
+// ResolveMarket maps an ohlcv:binance:{BASE/QUOTE}:{tf} series to its Binance market,
+// with the same rules for REST and websocket streams: only fixed-width intervals that
+// open on the epoch grid, BASE/QUOTE in upper-case letters and digits.
+func ResolveMarket(s seamless.Series) (Market, error) {
+	m, err := resolve(s)
+	return Market{Symbol: m.symbol, Interval: m.interval, Seconds: m.seconds}, err
+}
+
 func isAsset(s string) bool {
 	if s == "" {
 		return false

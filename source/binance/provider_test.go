@@ -51,7 +51,7 @@ func TestThroughProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkBars(t, warm.Frame, 60, want)
-	if warm.Metadata.Sources.Storage != len(want) || warm.Metadata.CoverageRatio != 1 {
+	if src := warm.Metadata.Sources; src.Storage+src.Cache != len(want) || src.Backfill != 0 || warm.Metadata.CoverageRatio != 1 {
 		t.Fatalf("warm metadata %+v", warm.Metadata)
 	}
 	if n := src.Stats().Requests; n != uint64(chunks) {
