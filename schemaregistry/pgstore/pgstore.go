@@ -17,16 +17,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/seamless-data/seamless/internal/pgmigrate"
 
 	"github.com/seamless-data/seamless/schemaregistry"
 )
@@ -190,71 +187,8 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	paths, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, p := range paths {
-		num, name, ok := strings.Cut(strings.TrimSuffix(path.Base(p), ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration file %s: want NNNN_name.sql", p)
-		}
-		body, err := migrationFiles.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: name, sql: string(body)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %04d_%s: want version %d", m.version, m.name, i+1)
-		}
-	}
-	return out, nil
-}
-
-// migrate applies the missing migrations in one transaction under an advisory lock
-// keyed by the current schema, so concurrent openers apply each exactly once.
+// migrate brings the registry's tables in the schema that search_path selects up to
+// date (see pgmigrate).
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return err
-	}
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('seamless/schemaregistry migrations ' || current_schema()))`); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schemaregistry_migrations (
-			version    INT         PRIMARY KEY,
-			name       TEXT        NOT NULL,
-			applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
-			return fmt.Errorf("create schemaregistry_migrations: %w", err)
-		}
-		var applied int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM schemaregistry_migrations`).Scan(&applied); err != nil {
-			return err
-		}
-		if applied > len(ms) {
-			return fmt.Errorf("database schema registry tables are at version %d, newer than this binary's %d: upgrade seamless", applied, len(ms))
-		}
-		for _, m := range ms[applied:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schemaregistry_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return pgmigrate.Apply(ctx, pool, migrationFiles, "migrations", "schemaregistry_migrations", "schemaregistry")
 }
