@@ -45,9 +45,7 @@ func (c *Client) Fetch(ctx context.Context, req seamless.Request) (seamless.Resu
 	return res, nil
 }
 
-// readArrow decodes an Arrow IPC stream of record batches into one frame. Each batch
-// is copied into the frame (sized from metadata.rows up front), so no Arrow memory is
-// referenced once the reader is released.
+// readArrow decodes an Arrow IPC stream of record batches into one frame.
 func readArrow(body io.Reader) (seamless.Result, error) {
 	rdr, err := ipc.NewReader(body, ipc.WithAllocator(memory.DefaultAllocator))
 	if err != nil {
@@ -62,15 +60,28 @@ func readArrow(body io.Reader) (seamless.Result, error) {
 	if err := json.Unmarshal([]byte(raw), &res.Metadata); err != nil {
 		return res, fmt.Errorf("arrow stream: %s: %w", wire.ArrowMetadataKey, err)
 	}
+	// A single batch (any answer up to 64 Ki rows) becomes the frame without a copy:
+	// the Go allocator's buffers are ordinary garbage-collected memory that the reader
+	// never reuses, so the frame may keep referring to them after Release. Further
+	// batches are appended into a frame sized from metadata.rows.
+	var first *frame.Frame
 	for rdr.Next() {
 		part, err := frame.FromArrow(rdr.RecordBatch())
 		if err != nil {
 			return res, fmt.Errorf("arrow stream: %w", err)
 		}
-		if res.Frame == nil {
-			res.Frame = frame.New(part.Schema(), res.Metadata.Rows)
+		switch {
+		case first == nil && res.Frame == nil:
+			first = part
+			continue
+		case res.Frame == nil:
+			res.Frame = frame.New(first.Schema(), res.Metadata.Rows)
+			res.Frame.AppendRows(first, 0, first.Len())
 		}
 		res.Frame.AppendRows(part, 0, part.Len())
+	}
+	if res.Frame == nil && first != nil {
+		res.Frame = first
 	}
 	if err := rdr.Err(); err != nil {
 		return res, fmt.Errorf("arrow stream: %w", err)
