@@ -245,6 +245,10 @@ func (m *Metrics) RateLimited(source string, count func() uint64) error {
 	}, func() float64 { return float64(count()) }))
 }
 
+// LiveSource exports seamless_live_reconnects_total for a configured live source at
+// zero, so dashboards show the series before the first reconnect.
+func (m *Metrics) LiveSource(source string) { m.liveReconnects.WithLabelValues(source) }
+
 // LiveReconnect counts a live feed reconnect attempt (wire it to the feed's
 // OnReconnect hook).
 func (m *Metrics) LiveReconnect(source string) { m.liveReconnects.WithLabelValues(source).Inc() }

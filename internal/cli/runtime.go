@@ -401,6 +401,9 @@ func (rt *runtime) openLive() (*live.Tier, error) {
 		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
 	}
 	opts.Feeds = map[string]seamless.LiveFeed{"binance": ws, "demo": demolive.New(demolive.Options{})}
+	for source := range opts.Feeds {
+		rt.metrics.LiveSource(source)
+	}
 	opts.Store, opts.Logger = rt.store, rt.log
 	tier, err := live.New(opts)
 	if err != nil {
