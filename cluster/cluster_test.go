@@ -138,10 +138,10 @@ func TestClusterBackfill(t *testing.T) {
 	const victim = "n2"
 	killNow := make(chan struct{})
 	var once sync.Once
-	// The victim's first page is answered (it completes a chunk of its own); from its
-	// second on, pages are held unanswered and the victim is killed while it waits.
+	// The victim's pages are held unanswered: it is killed while it waits, holding the
+	// leases of the chunks it claimed.
 	up.hang = func(node string, n int) bool {
-		if node != victim || n < 2 {
+		if node != victim {
 			return false
 		}
 		once.Do(func() { close(killNow) })
@@ -170,22 +170,36 @@ func TestClusterBackfill(t *testing.T) {
 	ctx := context.Background()
 	results := make([]barsResult, 200)
 	var wg sync.WaitGroup
-	for i := range results {
+	ranges := make([]grid.Range, len(results))
+	for i := range ranges {
 		length := (6*3600 + rng.Int64N(3*day-6*3600)) / interval * interval
 		start := span.Start + rng.Int64N(span.Len()-length)/interval*interval
-		n := nodes[names[i%3]]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = getBars(ctx, n, grid.R(start, start+length))
-		}()
+		ranges[i] = grid.R(start, start+length)
 	}
-
+	fire := func(victimOnes bool) {
+		for i := range results {
+			if (names[i%3] == victim) != victimOnes {
+				continue
+			}
+			n := nodes[names[i%3]]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = getBars(ctx, n, ranges[i])
+			}()
+		}
+	}
+	// The victim's requests go first, so that it claims chunks before the others take
+	// them all on a busy machine; the others follow once it is fetching, and the kill
+	// lands while everyone is in flight.
+	fire(true)
 	select {
 	case <-killNow:
 	case <-time.After(2 * time.Minute):
-		t.Fatal("the victim never asked upstream for a second page: the kill could not land mid-backfill")
+		t.Fatal("the victim never asked upstream for a page: the kill could not land mid-backfill")
 	}
+	fire(false)
+	time.Sleep(300 * time.Millisecond)
 	nodes[victim].kill(t)
 	killed := time.Now()
 	infos, err := etcdcoord.New(etcd.Client(t), etcdcoord.Options{}).Inspect(ctx)
