@@ -26,6 +26,7 @@
 package registryhttp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,13 +71,13 @@ func New(reg *sr.Registry, opts Options) http.Handler {
 	h := &handler{reg: reg, opts: opts, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /subjects/{subject}/versions", h.register)
 	h.mux.HandleFunc("GET /subjects", h.subjects)
-	h.mux.HandleFunc("GET /subjects/{subject}/versions", h.versions)
+	h.mux.HandleFunc("GET /subjects/{subject}/versions", subjectRead(h.reg.Versions, nil))
 	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}", h.version)
 	h.mux.HandleFunc("GET /schemas/ids/{id}", h.schemaByID)
 	h.mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/latest", h.compatibility)
-	h.mux.HandleFunc("GET /config/{subject}", h.getConfig)
+	h.mux.HandleFunc("GET /config/{subject}", subjectRead(h.reg.Compatibility, func(l sr.Level) any { return ConfigBody{Compatibility: l, CompatibilityLevel: l} }))
 	h.mux.HandleFunc("PUT /config/{subject}", h.putConfig)
-	h.mux.HandleFunc("GET /v1/schema/mode/{subject}", h.getMode)
+	h.mux.HandleFunc("GET /v1/schema/mode/{subject}", subjectRead(h.reg.Status, nil))
 	h.mux.HandleFunc("PUT /v1/schema/mode/{subject}", h.putMode)
 	h.mux.HandleFunc("POST /v1/schema/promote/{subject}", h.promote)
 	h.mux.HandleFunc("GET /v1/schema/audit", h.audit)
@@ -254,20 +255,6 @@ func (h *handler) subjects(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (h *handler) versions(w http.ResponseWriter, r *http.Request) {
-	subject, err := subjectOf(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	out, err := h.reg.Versions(r.Context(), subject)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
 // VersionResponse is one version of a subject.
 type VersionResponse struct {
 	Subject     string `json:"subject"`
@@ -357,20 +344,6 @@ type ConfigBody struct {
 	Record             *sr.Record `json:"record,omitempty"`
 }
 
-func (h *handler) getConfig(w http.ResponseWriter, r *http.Request) {
-	subject, err := subjectOf(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	l, err := h.reg.Compatibility(r.Context(), subject)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ConfigBody{Compatibility: l, CompatibilityLevel: l})
-}
-
 func (h *handler) putConfig(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
 	if err != nil {
@@ -392,20 +365,6 @@ func (h *handler) putConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	l, _ := sr.ParseLevel(string(body.Compatibility))
 	writeJSON(w, http.StatusOK, ConfigBody{Compatibility: l, Record: rec})
-}
-
-func (h *handler) getMode(w http.ResponseWriter, r *http.Request) {
-	subject, err := subjectOf(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	st, err := h.reg.Status(r.Context(), subject)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
 }
 
 // ModeRequest is the body of PUT /v1/schema/mode and POST /v1/schema/promote.
@@ -531,3 +490,25 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 
 // trimSlash is used by the client to join paths.
 func trimSlash(s string) string { return strings.TrimRight(s, "/") }
+
+// subjectRead answers a GET route that reads one subject's state: the value read, or
+// render's view of it.
+func subjectRead[T any](read func(context.Context, string) (T, error), render func(T) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		subject, err := subjectOf(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		v, err := read(r.Context(), subject)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		var out any = v
+		if render != nil {
+			out = render(v)
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
