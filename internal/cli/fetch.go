@@ -149,8 +149,18 @@ func render(w io.Writer, format string, res seamless.Result) error {
 
 func renderTable(w io.Writer, res seamless.Result) error {
 	md := res.Metadata
-	fmt.Fprintf(w, "%s  interval %ds  %d rows  coverage %.1f%%  storage %d  backfill %d  (%d chunks fetched, %d waited)\n",
-		md.NodeID, md.Interval, md.Rows, md.CoverageRatio*100, md.Sources.Storage, md.Sources.Backfill, md.Backfill.Chunks, md.Backfill.Waited)
+	fmt.Fprintf(w, "%s  interval %ds  %d rows  coverage %.1f%%  cache %d  storage %d  backfill %d  live %d  (%d chunks fetched, %d waited)\n",
+		md.NodeID, md.Interval, md.Rows, md.CoverageRatio*100, md.Sources.Cache, md.Sources.Storage, md.Sources.Backfill, md.Sources.Live, md.Backfill.Chunks, md.Backfill.Waited)
+	if md.Downgraded {
+		advice := ""
+		if md.DowngradeMode == seamless.ViolationHold {
+			advice = " — hold: do not trade on this answer"
+		}
+		fmt.Fprintf(w, "DOWNGRADED: %s (%s)%s\n", md.DowngradeMode, md.DowngradeReason, advice)
+	}
+	if md.Forming {
+		fmt.Fprintln(w, "the last bar is still forming")
+	}
 	if n := len(md.Backfill.Scheduled); n > 0 {
 		fmt.Fprintf(w, "%d chunk(s) scheduled for background backfill\n", n)
 	}
