@@ -47,6 +47,10 @@ func Execute(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g := &globals{stdout: stdout, stderr: stderr, logLevel: slog.LevelWarn}
+	if _, err := loadConfig(args); err != nil {
+		fmt.Fprintln(stderr, "seamless:", err)
+		return exitBadRequest
+	}
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -82,6 +86,7 @@ func newRoot(g *globals) *cobra.Command {
 			maxBars = n
 		}
 	}
+	root.PersistentFlags().String("config", "", "configuration file (env SEAMLESS_CONFIG; default ./seamless.yaml when present); file < env < flags")
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", dataDir, "embedded store directory (env SEAMLESS_DATA_DIR)")
 	root.PersistentFlags().StringVar(&g.metricsAddr, "metrics-addr", os.Getenv("SEAMLESS_METRICS_ADDR"), "serve Prometheus /metrics on this address while the command runs (env SEAMLESS_METRICS_ADDR)")
 	root.PersistentFlags().Int64Var(&g.maxBars, "max-bars", maxBars, "largest number of bars one request may ask for (env SEAMLESS_MAX_BARS)")
