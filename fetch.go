@@ -310,6 +310,11 @@ func (p *Provider) syncBackfill(parent, ctx context.Context, b *budgets, pl plan
 	defer span.End()
 	// Upstream spans of the (possibly detached) work are children of this span.
 	work = trace.ContextWithSpanContext(work, span.SpanContext())
+	// The budget starts before the work does, so the deadline is armed before any
+	// upstream call can be made (and before a test's fake clock can move past it).
+	pctx, pcancel := b.phaseCtx(ctx, PhaseBackfill)
+	defer pcancel()
+	start := b.clock.Now()
 	stop := context.AfterFunc(parent, cancelWork)
 	done := make(chan backfillRun, 1)
 	go func() {
@@ -317,9 +322,6 @@ func (p *Provider) syncBackfill(parent, ctx context.Context, b *budgets, pl plan
 		defer cancelWork()
 		done <- p.backfill(work, pl, missing, nil)
 	}()
-	pctx, pcancel := b.phaseCtx(ctx, PhaseBackfill)
-	defer pcancel()
-	start := b.clock.Now()
 	select {
 	case run := <-done:
 		b.spend(PhaseBackfill, start)
