@@ -114,7 +114,9 @@ func serve(t *testing.T, name string, env map[string]string, args ...string) *no
 	t.Helper()
 	n := &node{name: name, exited: make(chan struct{})}
 	n.cmd = exec.Command(seamlessBin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	n.cmd.Env = os.Environ()
+	// Tests talk only to loopback: a live subscription (a request reaching the newest
+	// bars) must not dial the public Binance stream.
+	n.cmd.Env = append(os.Environ(), "SEAMLESS_BINANCE_WS_URL=ws://127.0.0.1:1/ws")
 	for k, v := range env {
 		n.cmd.Env = append(n.cmd.Env, k+"="+v)
 	}
