@@ -66,8 +66,7 @@ type Store struct {
 
 	// life guards closing: every operation holds it shared, Close exclusively, so Pebble
 	// is never used after it is closed (which would panic).
-	life   sync.RWMutex
-	closed bool
+	life contract.Lifetime
 
 	// writeMu serialises the read-modify-write of blocks and meta keys. metas caches
 	// the meta of every series written since Open; only writers, holding writeMu, use
@@ -127,20 +126,6 @@ func (quietLogger) Fatalf(format string, args ...any) {
 	pebble.DefaultLogger.Fatalf(format, args...)
 }
 
-// enter starts an operation: it fails if the store is closed or ctx is done. A nil
-// error must be paired with s.life.RUnlock.
-func (s *Store) enter(ctx context.Context, op string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return fmt.Errorf("pebblestore: %s: %w", op, seamless.ErrClosed)
-	}
-	return nil
-}
-
 // Write implements seamless.Store.
 //
 // Durability without serialised fsyncs: the batch is applied under writeMu with
@@ -161,10 +146,10 @@ func (s *Store) Write(ctx context.Context, w seamless.Write) error {
 		return err
 	}
 	op := "write " + w.Series.String()
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.life.Enter(ctx, "pebblestore", op); err != nil {
 		return err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	b, err := s.apply(ctx, w)
 	if err != nil {
 		return err
@@ -312,10 +297,10 @@ func setBlock(b *pebble.Batch, key []byte, old *block.Block, rows *frame.Frame) 
 // a consistent state of the series even while writes land.
 func (s *Store) Read(ctx context.Context, ser seamless.Series, r grid.Range) (*frame.Frame, error) {
 	op := "read " + ser.String()
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.life.Enter(ctx, "pebblestore", op); err != nil {
 		return nil, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	sk := seriesKey(ser)
@@ -396,10 +381,10 @@ func readBlocks(snap *pebble.Snapshot, sk []byte, width int64, r grid.Range, sch
 // Coverage implements seamless.Store.
 func (s *Store) Coverage(ctx context.Context, ser seamless.Series) (grid.Set, error) {
 	op := "coverage " + ser.String()
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.life.Enter(ctx, "pebblestore", op); err != nil {
 		return grid.Set{}, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	m, _, err := getMeta(s.db, seriesKey(ser))
 	if err != nil {
 		return grid.Set{}, fmt.Errorf("pebblestore: %s: %w", op, err)
@@ -410,10 +395,10 @@ func (s *Store) Coverage(ctx context.Context, ser seamless.Series) (grid.Set, er
 // ListSeries implements seamless.Store. Series come sorted by node id, then interval.
 func (s *Store) ListSeries(ctx context.Context) ([]seamless.SeriesInfo, error) {
 	const op = "list series"
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.life.Enter(ctx, "pebblestore", op); err != nil {
 		return nil, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindMeta}, UpperBound: []byte{kindMeta + 1}})
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: %s: %w", op, err)
@@ -450,14 +435,5 @@ func (s *Store) ListSeries(ctx context.Context) ([]seamless.SeriesInfo, error) {
 // Close waits for running operations and closes the database. Later calls return an
 // error wrapping seamless.ErrClosed.
 func (s *Store) Close() error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
-		return fmt.Errorf("pebblestore: close: %w", seamless.ErrClosed)
-	}
-	s.closed = true
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("pebblestore: close: %w", err)
-	}
-	return nil
+	return s.life.Close("pebblestore", s.db.Close)
 }

@@ -92,8 +92,7 @@ type Store struct {
 
 	// life guards closing: operations hold it shared, Close exclusively, so the pool is
 	// never used after it is closed and late calls fail with seamless.ErrClosed.
-	life   sync.RWMutex
-	closed bool
+	life contract.Lifetime
 
 	// known caches the series rows that have a schema. Such a row never changes (id,
 	// block size and a set schema are immutable), so the cache is correct even while
@@ -150,30 +149,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return &Store{pool: pool, blockBars: int64(opts.BlockBars), known: map[seamless.Series]seriesRow{}}, nil
 }
 
-// enter starts an operation: it fails if ctx is done or the store is closed. A nil error
-// must be paired with s.life.RUnlock.
-func (s *Store) enter(ctx context.Context, op string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return fmt.Errorf("pgstore: %s: %w", op, seamless.ErrClosed)
-	}
-	return nil
-}
-
 // Write implements seamless.Store. See the package documentation for the transaction.
 func (s *Store) Write(ctx context.Context, w seamless.Write) error {
 	if err := contract.CheckWrite(w); err != nil {
 		return err
 	}
 	op := "write " + w.Series.String()
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.life.Enter(ctx, "pgstore", op); err != nil {
 		return err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	row, err := s.write(ctx, w)
 	if err != nil {
 		var we *seamless.WriteError
@@ -434,10 +419,10 @@ func (s *Store) lookup(ctx context.Context, ser seamless.Series) (row seriesRow,
 // snapshot: the result is a committed state of the series even while writes land.
 func (s *Store) Read(ctx context.Context, ser seamless.Series, r grid.Range) (*frame.Frame, error) {
 	op := "read " + ser.String()
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.life.Enter(ctx, "pgstore", op); err != nil {
 		return nil, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	row, found, err := s.lookup(ctx, ser)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %s: %w", op, err)
@@ -504,10 +489,10 @@ func (s *Store) readBlocks(ctx context.Context, row seriesRow, width int64, r gr
 // Coverage implements seamless.Store.
 func (s *Store) Coverage(ctx context.Context, ser seamless.Series) (grid.Set, error) {
 	op := "coverage " + ser.String()
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.life.Enter(ctx, "pgstore", op); err != nil {
 		return grid.Set{}, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	rows, err := s.pool.Query(ctx, `SELECT c.start_ts, c.end_ts FROM coverage c JOIN series s ON s.id = c.series_id
 		WHERE s.node_id = $1 AND s.interval = $2 ORDER BY c.start_ts`, []byte(ser.NodeID), ser.Interval)
 	if err != nil {
@@ -528,10 +513,10 @@ func (s *Store) Coverage(ctx context.Context, ser seamless.Series) (grid.Set, er
 // BYTEA sorts bytewise, as Go compares strings.
 func (s *Store) ListSeries(ctx context.Context) ([]seamless.SeriesInfo, error) {
 	const op = "list series"
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.life.Enter(ctx, "pgstore", op); err != nil {
 		return nil, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	// One statement, so the series and their coverage come from one snapshot.
 	rows, err := s.pool.Query(ctx, `SELECT s.node_id, s.interval, s.schema, c.start_ts, c.end_ts
 		FROM series s LEFT JOIN coverage c ON c.series_id = s.id
@@ -580,12 +565,8 @@ func (s *Store) ListSeries(ctx context.Context) ([]seamless.SeriesInfo, error) {
 // Close closes the connection pool. Later calls return an error wrapping
 // seamless.ErrClosed.
 func (s *Store) Close() error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
-		return fmt.Errorf("pgstore: close: %w", seamless.ErrClosed)
-	}
-	s.closed = true
-	s.pool.Close()
-	return nil
+	return s.life.Close("pgstore", func() error {
+		s.pool.Close()
+		return nil
+	})
 }
