@@ -119,13 +119,13 @@ func (c *barCache) invalidate(s Series, r grid.Range, width int64) {
 // and closed come from the cache, or are read whole from storage and cached; the rest
 // is read from storage as requested. Consecutive chunks that need storage are read in
 // one call. It returns the frame and how many of its bars came from the cache.
-func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (*frame.Frame, int, error) {
+func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (f *frame.Frame, cached int, pooled bool, err error) {
 	width := p.chunkWidth(pl)
 	if p.cache == nil || (pl.want.End-pl.want.Start)/width > maxCachedRequestChunks {
 		// Large reads stream from storage in one call, as fast as a cache copy, and
 		// would only evict the hot recent chunks the cache is for.
 		f, err := p.store.Read(ctx, pl.series, pl.want)
-		return f, 0, err
+		return f, 0, false, err
 	}
 	closedEnd := ClosedEnd(p.clock.Now().Unix(), pl.series.Interval)
 	type piece struct {
@@ -159,7 +159,7 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (*frame.Fram
 		if cacheable {
 			if cf, ok := p.cache.get(cacheKey{pl.series, ch.Start}); ok {
 				if err := flush(); err != nil {
-					return nil, 0, err
+					return nil, 0, false, err
 				}
 				hits++
 				part := ch.Intersect(pl.want)
@@ -182,14 +182,14 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (*frame.Fram
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	p.obs.Cache(hits, misses)
 	if len(pieces) == 1 {
 		if pieces[0].cached {
-			return pieces[0].f.Clone(), pieces[0].f.Len(), nil
+			return p.frames.Clone(pieces[0].f), pieces[0].f.Len(), true, nil
 		}
-		return pieces[0].f, 0, nil
+		return pieces[0].f, 0, false, nil
 	}
 	var schema frame.Schema
 	n := 0
@@ -199,8 +199,12 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (*frame.Fram
 			schema = pc.f.Schema()
 		}
 	}
-	out := frame.New(schema, n)
-	cached := 0
+	if len(schema.Fields) == 0 && n == 0 {
+		return &frame.Frame{}, 0, false, nil
+	}
+	// The stitched answer is new memory the caller owns: pooled, so that a server
+	// that releases its results (Result.Release) does not allocate it per request.
+	out := p.frames.New(schema, n)
 	for _, pc := range pieces {
 		if pc.f.Len() == 0 {
 			continue
@@ -210,8 +214,5 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (*frame.Fram
 			cached += pc.f.Len()
 		}
 	}
-	if len(schema.Fields) == 0 && n == 0 {
-		return &frame.Frame{}, 0, nil
-	}
-	return out, cached, nil
+	return out, cached, true, nil
 }

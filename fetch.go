@@ -191,6 +191,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	}
 
 	f, fromCache := frame.New(pl.schema, 0), 0
+	var release *releaser
 	if !violated || policy.mode() != ViolationFailFast {
 		if _, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
 			if !missing.Empty() { // backfill (ours or another worker's) may have grown it
@@ -198,9 +199,12 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 					return err
 				}
 			}
-			read, cached, err := p.read(ctx, pl, cov)
+			read, cached, pooled, err := p.read(ctx, pl, cov)
 			if err == nil && (len(read.Cols) > 0 || read.Len() > 0) {
 				f, fromCache = read, cached
+			}
+			if err == nil && pooled {
+				release = &releaser{pool: &p.frames, frame: read}
 			}
 			return err
 		}); err != nil {
@@ -249,7 +253,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 			"range", pl.want.String(), "mode", d.mode, "reason", d.reason, "coverage_ratio", md.CoverageRatio)
 	}
 	md.SLAPhases = b.phases()
-	return Result{Frame: f, Metadata: md}, nil
+	return Result{Frame: f, Metadata: md, release: release}, nil
 }
 
 // requestPolicy is the request's SLA with its per-request overrides, validated.

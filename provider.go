@@ -57,6 +57,7 @@ type Config struct {
 // concurrent use. Close stops its background backfills; it does not close the Store.
 type Provider struct {
 	store     Store
+	frames    frame.Pool // answers stitched from several pieces, recycled by Result.Release
 	sources   Router
 	coord     Coordinator
 	cfg       BackfillConfig

@@ -2,6 +2,7 @@ package seamless
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/seamless-data/seamless/frame"
@@ -81,6 +82,29 @@ func (r Request) String() string {
 type Result struct {
 	Frame    *frame.Frame
 	Metadata Metadata
+
+	release *releaser // the pooled memory of Frame, if any
+}
+
+// Release hands the memory of r.Frame back to the provider for reuse by later
+// fetches. It is optional (without it the memory is garbage collected) and is meant
+// for servers that write a frame out and drop it: neither r.Frame nor anything
+// sharing its memory (its slices, Arrow records made from it) may be used after it.
+// Calls after the first, on r or its copies, do nothing; results not made by a
+// Provider have nothing to release.
+func (r Result) Release() { r.release.do() }
+
+// releaser returns a pooled frame to its pool once.
+type releaser struct {
+	done  atomic.Bool
+	pool  *frame.Pool
+	frame *frame.Frame
+}
+
+func (r *releaser) do() {
+	if r != nil && r.done.CompareAndSwap(false, true) {
+		r.pool.Put(r.frame)
+	}
 }
 
 // Metadata describes a Result (SPEC §2). JSON names are the contract shared by the

@@ -58,6 +58,8 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	// Every writer below is done with the frame when it returns.
+	defer res.Release()
 	md, err := json.Marshal(res.Metadata)
 	if err != nil {
 		fail(w, err)
@@ -89,9 +91,13 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 // share of the garbage of small, frequent requests.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
-func buffered(w io.Writer, write func(io.Writer) error) error {
+// buffered runs write against a pooled buffer in front of w. A response that fits in the
+// buffer goes out with a Content-Length in one write (no chunked framing, no separate
+// terminating chunk); a larger one streams in chunks as the buffer fills.
+func buffered(w http.ResponseWriter, write func(io.Writer) error) error {
 	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(w)
+	dst := &sink{w: w}
+	bw.Reset(dst)
 	defer func() {
 		bw.Reset(nil)
 		writers.Put(bw)
@@ -99,7 +105,21 @@ func buffered(w io.Writer, write func(io.Writer) error) error {
 	if err := write(bw); err != nil {
 		return err
 	}
+	if !dst.wrote {
+		w.Header().Set("Content-Length", strconv.Itoa(bw.Buffered()))
+	}
 	return bw.Flush()
+}
+
+// sink is the pooled buffer's destination; it records whether the buffer has spilled.
+type sink struct {
+	w     io.Writer
+	wrote bool
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	s.wrote = true
+	return s.w.Write(p)
 }
 
 // writeArrow streams the frame as an Arrow IPC stream whose schema metadata holds the
