@@ -133,7 +133,14 @@ func writeArrow(w io.Writer, res seamless.Result, md []byte) error {
 	defer rec.Release()
 	iw := ipc.NewWriter(w, ipc.WithSchema(rec.Schema()))
 	n := rec.NumRows()
-	for i := int64(0); i < n || i == 0; i += arrowBatchRows {
+	if n <= arrowBatchRows { // one batch: the record itself
+		if err := iw.Write(rec); err != nil {
+			iw.Close()
+			return err
+		}
+		return iw.Close()
+	}
+	for i := int64(0); i < n; i += arrowBatchRows {
 		batch := rec.NewSlice(i, min(i+arrowBatchRows, n))
 		err := iw.Write(batch)
 		batch.Release()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -82,7 +83,8 @@ func BenchmarkGatewayFetch(b *testing.B) {
 // the whole Arrow body (checking status, type and size; every 100th body is decoded
 // with arrow-go and must hold the 1,000 bars). The "client" one decodes every answer
 // into a frame with package client, so it adds the client's decoding to the latency;
-// both share the two cores with the server.
+// both share the two cores with the server. The "floor" one is the http load generator
+// against a handler that writes a captured answer and does nothing else.
 func BenchmarkGatewayCovered1000Concurrent50(b *testing.B) {
 	e := servertest.Start(b, server.Config{MaxConcurrentFetches: 64})
 	start := servertest.Unix(1000 * 24 * time.Hour)
@@ -96,12 +98,12 @@ func BenchmarkGatewayCovered1000Concurrent50(b *testing.B) {
 		s := start + (i*7919%(span-1000))*60
 		return s, s + 1000*60
 	}
-	b.Run("http", func(b *testing.B) {
-		loadgen(b, 50, func(i int64, buf *bytes.Buffer) error {
+	get := func(base string) func(i int64, buf *bytes.Buffer) error {
+		return func(i int64, buf *bytes.Buffer) error {
 			s, end := rangeOf(i)
 			q := url.Values{"node_id": {servertest.Node}, "interval": {"60"}, "start": {strconv.FormatInt(s, 10)},
 				"end": {strconv.FormatInt(end, 10)}, "strategy": {"fail_fast"}, "format": {"arrow"}}
-			resp, err := hc.Get(e.HTTP.URL + "/v1/bars?" + q.Encode())
+			resp, err := hc.Get(base + "/v1/bars?" + q.Encode())
 			if err != nil {
 				return err
 			}
@@ -117,7 +119,25 @@ func BenchmarkGatewayCovered1000Concurrent50(b *testing.B) {
 				return decodesTo1000(buf.Bytes())
 			}
 			return nil
-		})
+		}
+	}
+	b.Run("http", func(b *testing.B) { loadgen(b, 50, get(e.HTTP.URL)) })
+	// The floor: the same load generator against a handler that only writes a
+	// captured 1,000-bar answer, i.e. what net/http, loopback TCP and the load
+	// generator cost on this machine before the gateway does any work.
+	b.Run("floor", func(b *testing.B) {
+		var answer bytes.Buffer
+		if err := get(e.HTTP.URL)(0, &answer); err != nil {
+			b.Fatal(err)
+		}
+		static := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = r.URL.Query()
+			w.Header().Set("Content-Type", "application/vnd.apache.arrow.stream")
+			w.Header().Set("Content-Length", strconv.Itoa(answer.Len()))
+			_, _ = w.Write(answer.Bytes())
+		}))
+		defer static.Close()
+		loadgen(b, 50, get(static.URL))
 	})
 	b.Run("client", func(b *testing.B) {
 		c, err := client.New(e.HTTP.URL, client.WithHTTPClient(hc))

@@ -214,6 +214,66 @@ func TestBarsArrow(t *testing.T) {
 	}
 }
 
+// TestBarsArrowFraming: a small answer is one record batch sent with a Content-Length;
+// one over a batch (64 Ki rows) streams chunked, in several batches, and every row
+// arrives in order; an empty answer is a stream of one empty batch.
+func TestBarsArrowFraming(t *testing.T) {
+	e := servertest.Start(t, server.Config{})
+	bigStart := servertest.Unix(200 * 24 * time.Hour)
+	bigEnd := bigStart + 70_000*60
+	if _, err := e.Provider.Backfill(context.Background(), seamless.BackfillRequest{NodeID: node, Interval: 60, Start: bigStart, End: bigEnd}); err != nil {
+		t.Fatal(err)
+	}
+	q := func(s, e int64) string {
+		return "/v1/bars?" + url.Values{"node_id": {node}, "interval": {"60"}, "start": {fmt.Sprint(s)}, "end": {fmt.Sprint(e)},
+			"strategy": {"fail_fast"}, "format": {"arrow"}, "partial_ok": {"true"}}.Encode()
+	}
+	for _, c := range []struct {
+		name          string
+		start, end    int64
+		rows, batches int
+		length        bool // sent with a Content-Length
+	}{
+		{"small", bigStart, bigStart + 1000*60, 1000, 1, true},
+		{"large", bigStart, bigEnd, 70_000, 2, false},
+		{"empty", bigEnd + 10*86400, bigEnd + 10*86400 + 3600, 0, 1, true}, // not covered: partial_ok
+	} {
+		r := get(t, e, q(c.start, c.end))
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", c.name, r.status, r.body)
+		}
+		if got := r.header.Get("Content-Length"); (got != "") != c.length || (got != "" && got != fmt.Sprint(len(r.body))) {
+			t.Errorf("%s: Content-Length %q for a %d-byte body", c.name, got, len(r.body))
+		}
+		rdr, err := ipc.NewReader(bytes.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, batches, next := 0, 0, c.start
+		for rdr.Next() {
+			part, err := frame.FromArrow(rdr.RecordBatch())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ts := range part.TS {
+				if ts != next {
+					t.Fatalf("%s: row %d has ts %d, want %d", c.name, rows, ts, next)
+				}
+				next += 60
+				rows++
+			}
+			batches++
+		}
+		if err := rdr.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rdr.Release()
+		if rows != c.rows || batches != c.batches {
+			t.Errorf("%s: %d rows in %d batches, want %d in %d", c.name, rows, batches, c.rows, c.batches)
+		}
+	}
+}
+
 func jsonEqual(t *testing.T, a, b any) bool {
 	t.Helper()
 	ja, err := json.Marshal(a)
