@@ -12,8 +12,11 @@ import (
 // The cache tier: an in-memory LRU of whole aligned chunks (window_bars × interval)
 // that are fully covered and fully closed. Such chunks only change when someone
 // rewrites covered history (an import, a late live correction), so the provider drops
-// a series' cached chunks whenever it writes to them itself. A chunk the cache cannot
-// hold (not covered, still forming) is always read from storage.
+// a series' cached chunks whenever it writes to them itself, and with a store other
+// processes write to (a RewriteCounter) each chunk is tagged with the series' rewrite
+// count read with the coverage, and served only to fetches that read the same count.
+// A chunk the cache cannot hold (not covered, still forming) is always read from
+// storage.
 
 // maxCachedRequestChunks is the largest request (in chunks) served through the cache.
 const maxCachedRequestChunks = 64
@@ -27,9 +30,10 @@ type cacheKey struct {
 }
 
 type cacheEntry struct {
-	key   cacheKey
-	f     *frame.Frame
-	bytes int64
+	key      cacheKey
+	f        *frame.Frame
+	bytes    int64
+	rewrites uint64 // the series' rewrite count when f was read (see RewriteCounter)
 }
 
 type barCache struct {
@@ -65,18 +69,36 @@ func frameBytes(f *frame.Frame) int64 {
 	return n + 128
 }
 
-func (c *barCache) get(k cacheKey) (*frame.Frame, bool) {
+// get returns the chunk cached under k for a fetch that read the series' rewrite
+// count rewrites. A chunk cached under an older count is dropped: a rewrite may have
+// changed it.
+func (c *barCache) get(k cacheKey, rewrites uint64) (*frame.Frame, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
 	if !ok {
 		return nil, false
 	}
+	ent := e.Value.(*cacheEntry)
+	switch {
+	case ent.rewrites < rewrites:
+		c.remove(e)
+		return nil, false
+	case ent.rewrites > rewrites: // a fetch that read the count before a rewrite
+		return nil, false
+	}
 	c.lru.MoveToFront(e)
-	return e.Value.(*cacheEntry).f, true
+	return ent.f, true
 }
 
-func (c *barCache) put(k cacheKey, f *frame.Frame) {
+func (c *barCache) remove(e *list.Element) {
+	ent := e.Value.(*cacheEntry)
+	c.bytes -= ent.bytes
+	c.lru.Remove(e)
+	delete(c.entries, ent.key)
+}
+
+func (c *barCache) put(k cacheKey, f *frame.Frame, rewrites uint64) {
 	n := frameBytes(f)
 	if n > c.maxBytes/4 {
 		return // one chunk must not flush the cache
@@ -84,18 +106,26 @@ func (c *barCache) put(k cacheKey, f *frame.Frame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[k]; ok {
-		c.bytes -= e.Value.(*cacheEntry).bytes
-		c.lru.Remove(e)
+		if e.Value.(*cacheEntry).rewrites > rewrites {
+			return // cached by a fetch that saw a later rewrite
+		}
+		c.remove(e)
 	}
-	c.entries[k] = c.lru.PushFront(&cacheEntry{key: k, f: f, bytes: n})
+	c.entries[k] = c.lru.PushFront(&cacheEntry{key: k, f: f, bytes: n, rewrites: rewrites})
 	c.bytes += n
 	for c.bytes > c.maxBytes {
-		last := c.lru.Back()
-		ent := last.Value.(*cacheEntry)
-		c.lru.Remove(last)
-		delete(c.entries, ent.key)
-		c.bytes -= ent.bytes
+		c.remove(c.lru.Back())
 	}
+}
+
+// coverage reads s's coverage and, from a store other processes write to, its rewrite
+// count (0 otherwise), for the cache tier.
+func (p *Provider) coverage(ctx context.Context, s Series) (grid.Set, uint64, error) {
+	if rc, ok := p.store.(RewriteCounter); ok && p.cache != nil {
+		return rc.CoverageRewrites(ctx, s)
+	}
+	cov, err := p.store.Coverage(ctx, s)
+	return cov, 0, err
 }
 
 // invalidate drops the cached chunks of s that overlap r.
@@ -106,11 +136,8 @@ func (c *barCache) invalidate(s Series, r grid.Range, width int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for ch := range r.ChunkSeq(width) {
-		k := cacheKey{s, ch.Start}
-		if e, ok := c.entries[k]; ok {
-			c.bytes -= e.Value.(*cacheEntry).bytes
-			c.lru.Remove(e)
-			delete(c.entries, k)
+		if e, ok := c.entries[cacheKey{s, ch.Start}]; ok {
+			c.remove(e)
 		}
 	}
 }
@@ -118,8 +145,10 @@ func (c *barCache) invalidate(s Series, r grid.Range, width int64) {
 // read serves pl.want from the cache tier and storage. Chunks that are fully covered
 // and closed come from the cache, or are read whole from storage and cached; the rest
 // is read from storage as requested. Consecutive chunks that need storage are read in
-// one call. It returns the frame and how many of its bars came from the cache.
-func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (f *frame.Frame, cached int, pooled bool, err error) {
+// one call. rewrites is the series' rewrite count read with cov (0 from a store that is
+// not a RewriteCounter). It returns the frame, how many of its bars came from the
+// cache, and whether the frame is pooled memory (see Result.Release).
+func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uint64) (f *frame.Frame, cached int, pooled bool, err error) {
 	width := p.chunkWidth(pl)
 	if p.cache == nil || (pl.want.End-pl.want.Start)/width > maxCachedRequestChunks {
 		// Large reads stream from storage in one call, as fast as a cache copy, and
@@ -147,7 +176,7 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (f *frame.Fr
 			return err
 		}
 		for _, ch := range runCacheable {
-			p.cache.put(cacheKey{pl.series, ch.Start}, f.Slice(f.SearchTS(ch.Start), f.SearchTS(ch.End)).Clone())
+			p.cache.put(cacheKey{pl.series, ch.Start}, f.Slice(f.SearchTS(ch.Start), f.SearchTS(ch.End)).Clone(), rewrites)
 		}
 		want := run.Intersect(pl.want)
 		pieces = append(pieces, piece{f: f.Slice(f.SearchTS(want.Start), f.SearchTS(want.End))})
@@ -157,7 +186,7 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set) (f *frame.Fr
 	for ch := range pl.want.ChunkSeq(width) {
 		cacheable := ch.End <= closedEnd && cov.Covers(ch)
 		if cacheable {
-			if cf, ok := p.cache.get(cacheKey{pl.series, ch.Start}); ok {
+			if cf, ok := p.cache.get(cacheKey{pl.series, ch.Start}, rewrites); ok {
 				if err := flush(); err != nil {
 					return nil, 0, false, err
 				}

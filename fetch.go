@@ -140,8 +140,9 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 		return Result{}, err
 	}
 	var cov grid.Set
+	var rewrites uint64
 	violated, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
-		cov, err = p.store.Coverage(ctx, pl.series)
+		cov, rewrites, err = p.coverage(ctx, pl.series)
 		return err
 	})
 	if err != nil {
@@ -195,11 +196,11 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	if !violated || policy.mode() != ViolationFailFast {
 		if _, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
 			if !missing.Empty() { // backfill (ours or another worker's) may have grown it
-				if cov, err = p.store.Coverage(ctx, pl.series); err != nil {
+				if cov, rewrites, err = p.coverage(ctx, pl.series); err != nil {
 					return err
 				}
 			}
-			read, cached, pooled, err := p.read(ctx, pl, cov)
+			read, cached, pooled, err := p.read(ctx, pl, cov, rewrites)
 			if err == nil && (len(read.Cols) > 0 || read.Len() > 0) {
 				f, fromCache = read, cached
 			}

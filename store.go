@@ -34,6 +34,18 @@ type Store interface {
 	Close() error
 }
 
+// A RewriteCounter is a Store that several processes may write to (pgstore, shared by
+// a cluster). With the coverage it returns, from the same snapshot, the number of
+// writes that have put bars into the series' covered ranges: the only writes that can
+// change bars already served. The provider's cache tier serves a cached chunk only to
+// fetches that read the same count as the fetch that cached it, so a rewrite made by
+// any process (an import, a correction) is never hidden by a stale cache. Stores one
+// process owns (memstore, pebblestore) need not implement it: the provider drops its
+// cached chunks itself when it writes them.
+type RewriteCounter interface {
+	CoverageRewrites(ctx context.Context, s Series) (grid.Set, uint64, error)
+}
+
 // Write is one atomic store write.
 type Write struct {
 	Series Series

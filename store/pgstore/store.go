@@ -210,6 +210,13 @@ func (s *Store) write(ctx context.Context, w seamless.Write) (seriesRow, error) 
 		b.Queue(`INSERT INTO blocks (series_id, block, data) SELECT $1, block, data FROM pgstore_staging
 			ON CONFLICT (series_id, block) DO UPDATE SET data = EXCLUDED.data`, row.id)
 	}
+	if len(blocks) > 0 {
+		// Bars written into covered ranges may replace bars readers have cached: count
+		// it (before the coverage below absorbs the range).
+		b.Queue(`UPDATE series SET rewrites = rewrites + 1 WHERE id = $1 AND EXISTS (
+			SELECT 1 FROM coverage WHERE series_id = $1 AND start_ts < $3 AND end_ts > $2)`,
+			row.id, w.Range.Start, w.Range.End)
+	}
 	// Coverage rows are disjoint and non-adjacent: the write's range absorbs every row it
 	// overlaps or touches, and the union goes back as one row.
 	b.Queue(`WITH absorbed AS (
@@ -488,25 +495,39 @@ func (s *Store) readBlocks(ctx context.Context, row seriesRow, width int64, r gr
 
 // Coverage implements seamless.Store.
 func (s *Store) Coverage(ctx context.Context, ser seamless.Series) (grid.Set, error) {
+	cov, _, err := s.CoverageRewrites(ctx, ser)
+	return cov, err
+}
+
+// CoverageRewrites implements seamless.RewriteCounter: the series' coverage and the
+// number of writes that put bars into its covered ranges, from one snapshot. A series
+// never written has empty coverage and no rewrites.
+func (s *Store) CoverageRewrites(ctx context.Context, ser seamless.Series) (grid.Set, uint64, error) {
 	op := "coverage " + ser.String()
 	if err := s.life.Enter(ctx, "pgstore", op); err != nil {
-		return grid.Set{}, err
+		return grid.Set{}, 0, err
 	}
 	defer s.life.Exit()
-	rows, err := s.pool.Query(ctx, `SELECT c.start_ts, c.end_ts FROM coverage c JOIN series s ON s.id = c.series_id
+	rows, err := s.pool.Query(ctx, `SELECT s.rewrites, c.start_ts, c.end_ts FROM series s LEFT JOIN coverage c ON c.series_id = s.id
 		WHERE s.node_id = $1 AND s.interval = $2 ORDER BY c.start_ts`, []byte(ser.NodeID), ser.Interval)
 	if err != nil {
-		return grid.Set{}, fmt.Errorf("pgstore: %s: %w", op, err)
+		return grid.Set{}, 0, fmt.Errorf("pgstore: %s: %w", op, err)
 	}
 	var rs []grid.Range
-	var start, end int64
-	if _, err := pgx.ForEachRow(rows, []any{&start, &end}, func() error {
-		rs = append(rs, grid.R(start, end))
+	var rewrites int64
+	var start, end *int64
+	if _, err := pgx.ForEachRow(rows, []any{&rewrites, &start, &end}, func() error {
+		if start != nil && end != nil {
+			rs = append(rs, grid.R(*start, *end))
+		}
 		return nil
 	}); err != nil {
-		return grid.Set{}, fmt.Errorf("pgstore: %s: %w", op, err)
+		return grid.Set{}, 0, fmt.Errorf("pgstore: %s: %w", op, err)
 	}
-	return grid.NewSet(rs...), nil
+	if rewrites < 0 {
+		return grid.Set{}, 0, fmt.Errorf("pgstore: %s: corrupt rewrite count %d", op, rewrites)
+	}
+	return grid.NewSet(rs...), uint64(rewrites), nil
 }
 
 // ListSeries implements seamless.Store. Series come sorted by node id, then interval:
