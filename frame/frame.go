@@ -195,22 +195,7 @@ type Frame struct {
 
 // New returns an empty frame with the given schema and room for capacity rows.
 func New(s Schema, capacity int) *Frame {
-	f := &Frame{TS: make([]int64, 0, capacity), Cols: make([]Column, len(s.Fields))}
-	for i, fd := range s.Fields {
-		c := Column{Field: fd}
-		switch fd.Type {
-		case Float64:
-			c.F64 = make([]float64, 0, capacity)
-		case Int64:
-			c.I64 = make([]int64, 0, capacity)
-		case String:
-			c.Str = make([]string, 0, capacity)
-		case Bool:
-			c.Bool = make([]bool, 0, capacity)
-		}
-		f.Cols[i] = c
-	}
-	return f
+	return (*Pool)(nil).frame(s, capacity, 0)
 }
 
 // Len is the number of rows.

@@ -37,16 +37,22 @@ func class(n int) int {
 func (p *Pool) New(s Schema, capacity int) *Frame {
 	c := class(capacity)
 	if c < 0 {
-		return New(s, capacity)
+		p = nil
 	}
-	f := &Frame{TS: getArray[int64](&p.i64[c], c), Cols: make([]Column, len(s.Fields))}
+	return p.frame(s, capacity, c)
+}
+
+// frame makes an empty frame of schema s with room for capacity rows: int64 and
+// float64 arrays of class c from p, or newly allocated when p is nil.
+func (p *Pool) frame(s Schema, capacity, c int) *Frame {
+	f := &Frame{TS: p.int64s(capacity, c), Cols: make([]Column, len(s.Fields))}
 	for i, fd := range s.Fields {
 		col := Column{Field: fd}
 		switch fd.Type {
 		case Float64:
-			col.F64 = getArray[float64](&p.f64[c], c)
+			col.F64 = p.float64s(capacity, c)
 		case Int64:
-			col.I64 = getArray[int64](&p.i64[c], c)
+			col.I64 = p.int64s(capacity, c)
 		case String:
 			col.Str = make([]string, 0, capacity)
 		case Bool:
@@ -55,6 +61,20 @@ func (p *Pool) New(s Schema, capacity int) *Frame {
 		f.Cols[i] = col
 	}
 	return f
+}
+
+func (p *Pool) int64s(capacity, c int) []int64 {
+	if p == nil {
+		return make([]int64, 0, capacity)
+	}
+	return getArray[int64](&p.i64[c], c)
+}
+
+func (p *Pool) float64s(capacity, c int) []float64 {
+	if p == nil {
+		return make([]float64, 0, capacity)
+	}
+	return getArray[float64](&p.f64[c], c)
 }
 
 // Clone is like f.Clone, into pooled memory.
