@@ -208,7 +208,21 @@ func (p *Provider) resolve(nodeID string, interval int64) (plan, error) {
 	return plan{series: Series{NodeID: nodeID, Interval: interval}, node: node, schema: schema, fetcher: f}, nil
 }
 
+// MaxTimestamp bounds the timestamps of requests: ±2^53 epoch seconds (±285 million
+// years) is far beyond any market data, and keeps every derived value exact — bar and
+// chunk bounds in int64, milliseconds for exchanges, and numbers in float64 or JSON
+// clients.
+const MaxTimestamp = 1 << 53
+
 func (p *Provider) planRange(pl plan, r grid.Range, now time.Time) (plan, error) {
+	for _, f := range []struct {
+		name string
+		t    int64
+	}{{"start", r.Start}, {"end", r.End}} {
+		if f.t < -MaxTimestamp || f.t > MaxTimestamp {
+			return plan{}, badRequest(f.name, "%d is outside the supported timestamps, ±%d epoch seconds", f.t, int64(MaxTimestamp))
+		}
+	}
 	if r.Start >= r.End {
 		return plan{}, badRequest("start", "start %d must be before end %d", r.Start, r.End)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -445,6 +446,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown kind", seamless.Request{NodeID: "candles:demo:BTC:1m", Interval: 60, Start: day(2), End: day(1)}, "bad_request"},
 		{"unknown source", seamless.Request{NodeID: "ohlcv:nasdaq:AAPL:1m", Interval: 60, Start: day(2), End: day(1)}, "unknown_source"},
 		{"huge range", req(-1<<62, 1<<62, ""), "bad_request"},
+		{"all of int64", req(math.MinInt64, math.MaxInt64, ""), "bad_request"},
+		{"the start of int64", req(math.MinInt64, math.MinInt64+3600, ""), "bad_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.p.Fetch(ctx, tc.req)

@@ -195,30 +195,31 @@ func FuzzSetAlgebra(f *testing.F) {
 func FuzzChunksAlign(f *testing.F) {
 	f.Add(int64(50), int64(250), int64(100), int64(60))
 	f.Add(int64(-1), int64(1), int64(7), int64(3))
+	f.Add(int64(math.MinInt64), int64(math.MaxInt64), int64(54000), int64(60))
+	f.Add(int64(math.MinInt64+5), int64(math.MinInt64+200), int64(900), int64(60))
 	f.Fuzz(func(t *testing.T, s, e, width, step int64) {
 		if width <= 0 || step <= 0 {
 			return
 		}
 		r := R(s, e)
-		chunks := r.Chunks(width)
-		if r.Empty() != (len(chunks) == 0) {
-			t.Fatalf("Chunks(%v, %d) = %v", r, width, chunks)
-		}
-		if len(chunks) > 10000 {
-			t.Skip("too many chunks to check")
-		}
-		var parts []Range
-		for i, c := range chunks {
-			if c.Start%width != 0 && c.Start != math.MinInt64 {
-				t.Fatalf("chunk %v not aligned to %d", c, width)
+		if uint64(r.Len())/uint64(width) <= 10000 { // else too many chunks to check
+			chunks := r.Chunks(width)
+			if r.Empty() != (len(chunks) == 0) {
+				t.Fatalf("Chunks(%v, %d) = %v", r, width, chunks)
 			}
-			if i > 0 && chunks[i-1].End != c.Start {
-				t.Fatalf("chunks not contiguous: %v", chunks)
+			var parts []Range
+			for i, c := range chunks {
+				if c.Start%width != 0 && c.Start != math.MinInt64 {
+					t.Fatalf("chunk %v not aligned to %d", c, width)
+				}
+				if i > 0 && chunks[i-1].End != c.Start {
+					t.Fatalf("chunks not contiguous: %v", chunks)
+				}
+				parts = append(parts, c.Intersect(r))
 			}
-			parts = append(parts, c.Intersect(r))
-		}
-		if !r.Empty() && !NewSet(parts...).Equal(NewSet(r)) {
-			t.Fatalf("chunks of %v reassemble to %v", r, NewSet(parts...))
+			if !r.Empty() && !NewSet(parts...).Equal(NewSet(r)) {
+				t.Fatalf("chunks of %v reassemble to %v", r, NewSet(parts...))
+			}
 		}
 		if n := r.Bars(step); n < 0 || (n > 0) != !r.Align(step).Empty() {
 			t.Fatalf("Bars(%v, %d) = %d", r, step, n)
@@ -229,6 +230,27 @@ func FuzzChunksAlign(f *testing.F) {
 		a := r.Align(step)
 		if !a.Empty() && (a.Start%step != 0 || a.End%step != 0 && a.End != math.MaxInt64 || a.Start < r.Start) {
 			t.Fatalf("Align(%v, %d) = %v", r, step, a)
+		}
+		// A range as long as a step holds a grid point (up to the top of int64, where
+		// CeilAlign saturates).
+		if uint64(r.Len()) >= uint64(step) && r.End < math.MaxInt64-step && r.Bars(step) < 1 {
+			t.Fatalf("Bars(%v, %d) = %d for a range of %d", r, step, r.Bars(step), r.Len())
+		}
+		minInt := int64(math.MinInt64)
+		for _, x := range []int64{s, e} {
+			fl, cl := FloorAlign(x, step), CeilAlign(x, step)
+			if fl%step != 0 || cl%step != 0 && cl < math.MaxInt64-step {
+				t.Fatalf("FloorAlign/CeilAlign(%d, %d) = %d, %d: not multiples", x, step, fl, cl)
+			}
+			if fl > x && uint64(x)-uint64(minInt) >= uint64(step) {
+				t.Fatalf("FloorAlign(%d, %d) = %d above t with a multiple below it", x, step, fl)
+			}
+			if d := uint64(fl) - uint64(x); fl > x && d >= uint64(step) || fl <= x && uint64(x)-uint64(fl) >= uint64(step) {
+				t.Fatalf("FloorAlign(%d, %d) = %d: a step or more away", x, step, fl)
+			}
+			if cl < x && x <= math.MaxInt64-step {
+				t.Fatalf("CeilAlign(%d, %d) = %d below t", x, step, cl)
+			}
 		}
 	})
 }

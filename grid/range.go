@@ -50,10 +50,15 @@ func (r Range) String() string { return fmt.Sprintf("[%d, %d)", r.Start, r.End) 
 
 // FloorAlign returns the largest multiple of step that is <= t. step must be > 0.
 // It rounds toward negative infinity, so pre-epoch timestamps align like later ones.
+// Within step of math.MinInt64, where that multiple is not representable, it returns
+// the smallest representable multiple (the one just above t) rather than overflowing.
 func FloorAlign(t, step int64) int64 {
 	m := t % step
 	if m < 0 {
 		m += step
+	}
+	if t < math.MinInt64+m {
+		return t + (step - m)
 	}
 	return t - m
 }
@@ -62,8 +67,8 @@ func FloorAlign(t, step int64) int64 {
 // representable multiple instead of overflowing. step must be > 0.
 func CeilAlign(t, step int64) int64 {
 	f := FloorAlign(t, step)
-	if f == t {
-		return t
+	if f >= t {
+		return f
 	}
 	if f > math.MaxInt64-step {
 		return f
@@ -90,7 +95,8 @@ func (r Range) Bars(step int64) int64 {
 	if a.Empty() {
 		return 0
 	}
-	return int64(uint64(a.End-a.Start) / uint64(step))
+	// The difference fits a uint64; the count saturates at math.MaxInt64.
+	return int64(min(uint64(a.End-a.Start)/uint64(step), math.MaxInt64))
 }
 
 // Chunks splits r into pieces at the boundaries of the fixed grid of width `width`
@@ -111,7 +117,11 @@ func (r Range) ChunkSeq(width int64) iter.Seq[Range] {
 		if r.Empty() {
 			return
 		}
-		for s := FloorAlign(r.Start, width); s < r.End; {
+		s := FloorAlign(r.Start, width)
+		if s > r.Start { // no multiple of width at or below Start: begin at the start of time
+			s = math.MinInt64
+		}
+		for s < r.End {
 			e := s + width
 			if e < s { // overflow at the end of time
 				e = math.MaxInt64
