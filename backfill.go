@@ -205,6 +205,8 @@ func (p *Provider) backfillChunk(ctx context.Context, pl plan, chunk grid.Range)
 			return out
 		}
 		out.claimed = true
+		p.log.DebugContext(ctx, "seamless.backfill.coordinator_claimed", "node_id", pl.series.NodeID, "interval", pl.series.Interval,
+			"lease_key", lease.Key, "token", lease.Token)
 		p.fillUnderLease(ctx, pl, chunk, target, lease, &out)
 		return out
 	}

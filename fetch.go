@@ -3,6 +3,8 @@ package seamless
 import (
 	"context"
 	"errors"
+	"math"
+	"strings"
 
 	"fmt"
 	"go.opentelemetry.io/otel/attribute"
@@ -59,6 +61,8 @@ func (p *Provider) observe(md Metadata) {
 	}
 	p.obs.Served("storage", md.Sources.Storage)
 	p.obs.Served("backfill", md.Sources.Backfill)
+	p.obs.Served("cache", md.Sources.Cache)
+	p.obs.Served("live", md.Sources.Live)
 	stale := -1.0
 	if md.StalenessMS != nil {
 		stale = float64(*md.StalenessMS) / 1000
@@ -76,7 +80,7 @@ func (p *Provider) observe(md Metadata) {
 	}
 }
 
-func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Result, error) {
+func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ Result, err error) {
 	strategy, err := ParseStrategy(string(req.Strategy))
 	if err != nil {
 		return Result{}, err
@@ -131,6 +135,15 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	}
 
 	b := newBudgets(p.log, p.tracer, p.clock, policy, began, req.NodeID)
+	defer func() {
+		// A failed request's phases are timed too (a served one's are, from its
+		// metadata, in observe): the latency SLO must see the slow failures.
+		if err != nil {
+			for phase, ms := range b.phases() {
+				p.obs.Phase(req.NodeID, phase, time.Duration(ms*float64(time.Millisecond)))
+			}
+		}
+	}()
 	parent := ctx
 	ctx, cancel := b.withTotal(ctx)
 	defer cancel()
@@ -151,6 +164,11 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 	violated = violated || liveViolated
 	missing := cov.Missing(pl.closed)
 	var fetched grid.Set
+	if violated && !missing.Empty() && strategy != FailFast && policy.mode() == ViolationPartialFill {
+		// A budget ran out before the backfill could start: answer with what is
+		// stored, and fill the rest in the background (SPEC §4 partial_fill).
+		md.Backfill.Scheduled = p.schedule(pl, missing)
+	}
 	if !violated && !missing.Empty() {
 		switch strategy {
 		case FailFast:
@@ -200,7 +218,11 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (Res
 					return err
 				}
 			}
-			read, cached, pooled, err := p.read(ctx, pl, cov, rewrites)
+			rpl := pl
+			if domain.pointInTime() { // read no bar closed after as_of
+				rpl.want = pl.want.Intersect(grid.R(pl.want.Start, pl.closed.End))
+			}
+			read, cached, pooled, err := p.read(ctx, rpl, cov, rewrites)
 			if err == nil && (len(read.Cols) > 0 || read.Len() > 0) {
 				f, fromCache = read, cached
 			}
@@ -263,6 +285,12 @@ func requestPolicy(req Request) (SLAPolicy, error) {
 	if req.SLA != nil {
 		p = *req.SLA
 	}
+	if v := req.MinCoverage; math.IsNaN(v) || v < 0 || v > 1 {
+		return SLAPolicy{}, &RequestError{Field: "min_coverage", Message: fmt.Sprintf("must be in [0, 1] (0: the policy's), got %v", v)}
+	}
+	if v := req.MaxLagSeconds; math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return SLAPolicy{}, &RequestError{Field: "max_lag_seconds", Message: fmt.Sprintf("must be a finite number >= 0 (0: the policy's), got %v", v)}
+	}
 	if req.MinCoverage > 0 {
 		p.MinCoverage = req.MinCoverage
 	}
@@ -270,7 +298,7 @@ func requestPolicy(req Request) (SLAPolicy, error) {
 		p.MaxLagSeconds = req.MaxLagSeconds
 	}
 	if err := p.Validate(); err != nil {
-		return SLAPolicy{}, &RequestError{Field: "sla", Message: err.Error()}
+		return SLAPolicy{}, &RequestError{Field: "sla", Message: strings.TrimPrefix(err.Error(), "sla: ")}
 	}
 	return p, nil
 }

@@ -3,15 +3,19 @@ package seamless_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/artifact"
+	"github.com/seamless-data/seamless/clock"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
 	"github.com/seamless-data/seamless/source/demo"
+	"github.com/seamless-data/seamless/store/memstore"
 )
 
 // hangingFetcher blocks every call until released or cancelled, reporting each entry.
@@ -126,6 +130,67 @@ func TestSLAPartialFillKeepsBackfilling(t *testing.T) {
 	}
 }
 
+// stallingStore makes its first Coverage call wait until its context ends.
+type stallingStore struct {
+	seamless.Store
+	once    sync.Once
+	entered chan struct{}
+}
+
+func (s *stallingStore) Coverage(ctx context.Context, ser seamless.Series) (grid.Set, error) {
+	stall := false
+	s.once.Do(func() { stall = true })
+	if stall {
+		s.entered <- struct{}{}
+		<-ctx.Done()
+		return grid.Set{}, ctx.Err()
+	}
+	return s.Store.Coverage(ctx, ser)
+}
+
+// TestSLAPartialFillAfterStorageWait: when storage_wait runs out under partial_fill, the
+// answer comes back with what is ready and the missing range is still backfilled in the
+// background (SPEC §4), not dropped.
+func TestSLAPartialFillAfterStorageWait(t *testing.T) {
+	st := &stallingStore{Store: memstore.New(), entered: make(chan struct{}, 1)}
+	fc := clock.NewFake(t0)
+	p, err := seamless.New(seamless.Config{Store: st, Sources: seamless.Sources{"demo": &countingFetcher{}}, Clock: fc, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	r := req(day(1), day(1)+3600, seamless.Seamless)
+	r.SLA = &seamless.SLAPolicy{MaxWaitStorageMS: 1000, OnViolation: seamless.ViolationPartialFill}
+	out := make(chan fetchOutcome, 1)
+	go func() {
+		res, err := p.Fetch(context.Background(), r)
+		out <- fetchOutcome{res, err}
+	}()
+	<-st.entered
+	fc.Advance(1001 * time.Millisecond)
+	o := <-out
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	md := o.res.Metadata
+	if !md.Downgraded || md.DowngradeMode != seamless.ViolationPartialFill || md.SLAViolation == nil ||
+		md.SLAViolation.Phase != seamless.PhaseStorage || len(md.Backfill.Scheduled) == 0 {
+		t.Fatalf("metadata %+v", md)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, err := p.Fetch(context.Background(), req(day(1), day(1)+3600, seamless.FailFast))
+		if err == nil {
+			checkFrame(t, res.Frame, grid.R(day(1), day(1)+3600), 60)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduled backfill never completed: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestSLAHoldReturnsData(t *testing.T) {
 	h := newHanging()
 	e := newEnv(t, seamless.Config{Sources: seamless.Sources{"demo": h}})
@@ -231,6 +296,20 @@ func TestSLAPresetsAndValidation(t *testing.T) {
 			t.Errorf("policy %+v: %v", p, err)
 		}
 	}
+	// Per-request overrides are validated too, whatever the policy.
+	for _, o := range []struct {
+		field    string
+		cov, lag float64
+	}{{"min_coverage", -0.5, 0}, {"min_coverage", 1.5, 0}, {"min_coverage", math.NaN(), 0}, {"max_lag_seconds", 0, -1},
+		{"max_lag_seconds", 0, math.Inf(1)}, {"max_lag_seconds", 0, math.NaN()}} {
+		r := req(day(1), day(0), "")
+		r.MinCoverage, r.MaxLagSeconds = o.cov, o.lag
+		_, err := e.p.Fetch(context.Background(), r)
+		var re *seamless.RequestError
+		if !errors.As(err, &re) || re.Field != o.field {
+			t.Errorf("min_coverage %v, max_lag_seconds %v: %v, want a bad %s", o.cov, o.lag, err, o.field)
+		}
+	}
 	var v seamless.OnViolation
 	if err := v.UnmarshalText([]byte("explode")); err == nil {
 		t.Fatal("bad on_violation accepted")
@@ -267,6 +346,15 @@ func TestExecutionDomains(t *testing.T) {
 	}
 	if n := res.Frame.Len(); n != 720 || res.Frame.TS[n-1] != day(2)+43200-60 || res.Metadata.CoverageRatio != 1 {
 		t.Fatalf("backtest as_of served %d bars, ratio %v", n, res.Metadata.CoverageRatio)
+	}
+	for range 2 { // the second fetch reads cached chunks, some past as_of: tiers still add up
+		res, err := e.p.Fetch(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src := res.Metadata.Sources; src.Cache+src.Storage+src.Backfill+src.Live != res.Frame.Len() {
+			t.Fatalf("backtest tiers %+v do not add up to %d rows", src, res.Frame.Len())
+		}
 	}
 	// The response is artifact-backed: published, fingerprinted, and replayable.
 	md := res.Metadata

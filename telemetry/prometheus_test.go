@@ -87,3 +87,67 @@ domain_gate_holds_total{reason="coverage_breach"} 1
 		t.Fatalf("backfill_jobs_in_progress = %v after all jobs ended", v)
 	}
 }
+
+// TestFailedRequestsTimedAndTiersCounted: a failed request's phases reach the SLA
+// histogram (the latency SLO must see slow failures), and bars answered from the cache
+// tier are counted under tier="cache".
+func TestFailedRequestsTimedAndTiersCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := telemetry.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := demo.New(demo.Options{})
+	p, err := seamless.New(seamless.Config{Store: memstore.New(), Sources: seamless.Sources{"demo": src}, Observer: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	s := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	failing := seamless.Request{NodeID: "ohlcv:demo:ETH/USD:1m", Interval: 60, Start: s, End: s + 3600, Strategy: seamless.FailFast}
+	if _, err := p.Fetch(ctx, failing); seamless.ErrorCode(err) != "not_covered" {
+		t.Fatalf("err = %v, want not_covered", err)
+	}
+	// value is the sample count (histograms) or value (counters) of the series of
+	// metric name with the given labels.
+	value := func(name string, want map[string]string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		metrics:
+			for _, mt := range mf.GetMetric() {
+				for _, l := range mt.GetLabel() {
+					if v, ok := want[l.GetName()]; ok && v != l.GetValue() {
+						continue metrics
+					}
+				}
+				if h := mt.GetHistogram(); h != nil {
+					return float64(h.GetSampleCount())
+				}
+				return mt.GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	for _, phase := range []string{"total", "storage_wait"} {
+		if n := value("seamless_sla_deadline_seconds", map[string]string{"node_id": failing.NodeID, "phase": phase}); n != 1 {
+			t.Fatalf("failed request: %v %s observations, want 1", n, phase)
+		}
+	}
+
+	served := seamless.Request{NodeID: "ohlcv:demo:BTC/USD:1m", Interval: 60, Start: s, End: s + 86400}
+	for range 3 { // backfill, then storage (filling the cache), then the cache
+		if _, err := p.Fetch(ctx, served); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := value("seamless_bars_served_total", map[string]string{"tier": "cache"}); v == 0 {
+		t.Fatal(`no bars counted under seamless_bars_served_total{tier="cache"}`)
+	}
+}
