@@ -346,11 +346,18 @@ func (p *Provider) fetchOnce(ctx context.Context, pl plan, r grid.Range) (*frame
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	parent := ctx
 	ctx, span := p.tracer.Start(ctx, "seamless.upstream", trace.WithAttributes(
 		attribute.String("node_id", pl.series.NodeID), attribute.Int64("interval", pl.series.Interval),
 		attribute.String("source", pl.node.Source), attribute.Int64("range.start", r.Start), attribute.Int64("range.end", r.End)))
-	f, err := pl.fetcher.Fetch(ctx, pl.series, r)
+	actx, cancel := p.clock.WithDeadline(ctx, p.clock.Now().Add(p.cfg.AttemptTimeout))
+	f, err := pl.fetcher.Fetch(actx, pl.series, r)
+	timedOut := actx.Err() != nil && parent.Err() == nil
+	cancel()
 	<-p.upstream
+	if err != nil && timedOut {
+		err = fmt.Errorf("upstream call unanswered after %v (attempt timeout): %w", p.cfg.AttemptTimeout, err)
+	}
 	span.SetAttributes(attribute.Int("rows", f.Len()))
 	if err != nil {
 		span.RecordError(err)

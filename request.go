@@ -187,6 +187,10 @@ type BackfillConfig struct {
 	JitterRatio           float64
 	SingleFlightTTL       time.Duration
 	DistributedLeaseTTL   time.Duration
+	// AttemptTimeout bounds one upstream call: past it the call is cancelled and
+	// counts as a failed attempt (retried up to MaxAttempts), so a hung upstream cannot
+	// keep its chunk's lease renewed forever. Not in the reference.
+	AttemptTimeout time.Duration
 }
 
 // DefaultBackfillConfig returns the reference's BackfillConfig defaults.
@@ -199,6 +203,7 @@ func DefaultBackfillConfig() BackfillConfig {
 		JitterRatio:           0.25,
 		SingleFlightTTL:       60 * time.Second,
 		DistributedLeaseTTL:   120 * time.Second,
+		AttemptTimeout:        2 * time.Minute,
 	}
 }
 
@@ -224,6 +229,9 @@ func (c BackfillConfig) withDefaults() BackfillConfig {
 	}
 	if c.DistributedLeaseTTL <= 0 {
 		c.DistributedLeaseTTL = d.DistributedLeaseTTL
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = d.AttemptTimeout
 	}
 	return c
 }

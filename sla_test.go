@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,4 +388,52 @@ func TestExecutionDomains(t *testing.T) {
 	if res, err = e.p.Fetch(ctx, r); err != nil || res.Metadata.Downgraded {
 		t.Fatalf("other world: %v %+v", err, res.Metadata)
 	}
+}
+
+// hangOnce hangs its first call until that call's context ends, then serves demo bars.
+type hangOnce struct {
+	calls   atomic.Int32
+	entered chan struct{}
+}
+
+func (h *hangOnce) Fetch(ctx context.Context, s seamless.Series, r grid.Range) (*frame.Frame, error) {
+	if h.calls.Add(1) == 1 {
+		h.entered <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return demo.Bars(s.NodeID, s.Interval, r), nil
+}
+
+// TestHungUpstreamAttemptTimesOut: an upstream call that never answers is cancelled at
+// the attempt timeout and retried, so the chunk completes instead of its lease being
+// renewed forever.
+func TestHungUpstreamAttemptTimesOut(t *testing.T) {
+	h := &hangOnce{entered: make(chan struct{}, 1)}
+	e := newEnv(t, seamless.Config{Sources: seamless.Sources{"demo": h},
+		Backfill: seamless.BackfillConfig{AttemptTimeout: 30 * time.Second, RetryBackoff: time.Second}})
+	out := make(chan fetchOutcome, 1)
+	go func() {
+		res, err := e.p.Fetch(context.Background(), req(day(1), day(1)+3600, seamless.AutoBackfill))
+		out <- fetchOutcome{res, err}
+	}()
+	<-h.entered
+	e.clock.Advance(30 * time.Second) // the attempt times out
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) { // then the retry's backoff passes
+		select {
+		case o := <-out:
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			checkFrame(t, o.res.Frame, grid.R(day(1), day(1)+3600), 60)
+			if n := h.calls.Load(); n != 2 {
+				t.Fatalf("%d upstream calls, want 2", n)
+			}
+			return
+		case <-time.After(time.Millisecond):
+			e.clock.Advance(100 * time.Millisecond)
+		}
+	}
+	t.Fatal("the hung upstream call was never given up")
 }

@@ -33,6 +33,37 @@ var configKeys = map[string]string{
 	"artifacts_s3_bucket": "SEAMLESS_ARTIFACTS_S3_BUCKET", "artifacts_s3_access_key": "SEAMLESS_ARTIFACTS_S3_ACCESS_KEY",
 	"artifacts_s3_secret_key": "SEAMLESS_ARTIFACTS_S3_SECRET_KEY", "artifacts_s3_prefix": "SEAMLESS_ARTIFACTS_S3_PREFIX",
 	"artifacts_s3_region": "SEAMLESS_ARTIFACTS_S3_REGION", "artifacts_s3_tls": "SEAMLESS_ARTIFACTS_S3_TLS",
+	// BackfillConfig (SPEC §2); see backfillFromEnv.
+	"backfill_window_bars": "SEAMLESS_BACKFILL_WINDOW_BARS", "backfill_max_concurrent_requests": "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS",
+	"backfill_max_attempts": "SEAMLESS_BACKFILL_MAX_ATTEMPTS", "backfill_retry_backoff_ms": "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS",
+	"backfill_jitter_ratio": "SEAMLESS_BACKFILL_JITTER_RATIO", "backfill_attempt_timeout": "SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT",
+}
+
+// qmtlAliased are the variables read through env, which also accepts the reference's
+// QMTL_-prefixed name (QMTL_SEAMLESS_COORDINATOR_URL, …). For these, either name set in
+// the environment keeps the file's value out. (The other variables are read under
+// their SEAMLESS_ name only, so a QMTL_ variable must not hide the file's value.)
+var qmtlAliased = map[string]bool{
+	"SEAMLESS_STORE": true, "SEAMLESS_COORDINATOR_URL": true, "SEAMLESS_PROFILE": true,
+	"SEAMLESS_CACHE_BYTES": true, "SEAMLESS_LEASE_TTL": true, "SEAMLESS_LOG_LEVEL": true, "SEAMLESS_LOG_FORMAT": true,
+	"SEAMLESS_ARTIFACTS_S3_ENDPOINT": true, "SEAMLESS_ARTIFACTS_S3_BUCKET": true, "SEAMLESS_ARTIFACTS_S3_ACCESS_KEY": true,
+	"SEAMLESS_ARTIFACTS_S3_SECRET_KEY": true, "SEAMLESS_ARTIFACTS_S3_PREFIX": true, "SEAMLESS_ARTIFACTS_S3_REGION": true,
+	"SEAMLESS_ARTIFACTS_S3_TLS": true, "SEAMLESS_BACKFILL_WINDOW_BARS": true, "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS": true,
+	"SEAMLESS_BACKFILL_MAX_ATTEMPTS": true, "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS": true, "SEAMLESS_BACKFILL_JITTER_RATIO": true,
+	"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT": true,
+}
+
+// envSet reports whether the environment sets the variable name, under its SEAMLESS_
+// name or, where env reads it, its QMTL_ alias.
+func envSet(name string) bool {
+	if _, set := os.LookupEnv(name); set {
+		return true
+	}
+	if qmtlAliased[name] {
+		_, set := os.LookupEnv("QMTL_" + name)
+		return set
+	}
+	return false
 }
 
 // configPath finds the configuration file: --config / --config=FILE in args, else
@@ -108,8 +139,8 @@ func loadConfig(args []string) ([]string, error) {
 		default:
 			return nil, &seamless.RequestError{Field: "config", Message: fmt.Sprintf("%s: key %q: want a scalar or a list", path, key)}
 		}
-		if _, set := os.LookupEnv(name); set {
-			continue // the environment wins over the file
+		if envSet(name) {
+			continue // the environment (or the reference's QMTL_ alias) wins over the file
 		}
 		os.Setenv(name, s)
 		applied = append(applied, key)

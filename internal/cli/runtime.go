@@ -64,6 +64,8 @@ type runtime struct {
 	registry *prometheus.Registry
 	metrics  *telemetry.Metrics
 	log      *slog.Logger
+	// backfill is the provider's BackfillConfig as configured (zero fields: defaults).
+	backfill seamless.BackfillConfig
 	closers  []func() error
 }
 
@@ -97,6 +99,10 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 	}()
 	if rt.log, err = newLogger(g.stderr, g.logLevel); err != nil {
 		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
+	}
+	// Checked before anything is opened: a bad setting fails fast.
+	if rt.backfill, err = backfillFromEnv(); err != nil {
+		return nil, err
 	}
 	if rt.metrics, rt.registry, err = newMetrics(); err != nil {
 		return nil, err
@@ -160,14 +166,6 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var bf seamless.BackfillConfig
-	if v := env("SEAMLESS_LEASE_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second {
-			return nil, &seamless.RequestError{Field: "SEAMLESS_LEASE_TTL", Message: "want a duration of at least 1s, e.g. 30s"}
-		}
-		bf.DistributedLeaseTTL, bf.SingleFlightTTL = d, d
-	}
 	var cacheBytes int64
 	if v := env("SEAMLESS_CACHE_BYTES"); v != "" {
 		if cacheBytes, err = strconv.ParseInt(v, 10, 64); err != nil {
@@ -175,7 +173,7 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 		}
 	}
 	rt.provider, err = seamless.New(seamless.Config{
-		Live: tier, CacheBytes: cacheBytes, Backfill: bf,
+		Live: tier, CacheBytes: cacheBytes, Backfill: rt.backfill,
 		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
 		Sources:   seamless.Sources{"demo": demoSrc, "binance": binSrc},
 		Reports:   reportSink{rt.reports},
@@ -188,6 +186,71 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 	// The provider stops its background work before the store closes.
 	rt.closers = append([]func() error{rt.provider.Close}, rt.closers...)
 	return rt, nil
+}
+
+// backfillFromEnv reads the backfill tier's settings (SPEC §2 BackfillConfig):
+// SEAMLESS_LEASE_TTL (both lease TTLs) and the SEAMLESS_BACKFILL_* variables (file keys
+// backfill_*). Unset ones stay zero, which the provider replaces by the reference's
+// defaults (seamless.DefaultBackfillConfig); a set one out of its bounds is a bad request
+// naming the variable.
+func backfillFromEnv() (seamless.BackfillConfig, error) {
+	var bf seamless.BackfillConfig
+	def := seamless.DefaultBackfillConfig()
+	if v := env("SEAMLESS_LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return bf, &seamless.RequestError{Field: "SEAMLESS_LEASE_TTL", Message: "want a duration of at least 1s, e.g. 30s"}
+		}
+		bf.DistributedLeaseTTL, bf.SingleFlightTTL = d, d
+	}
+	n, err := intEnv("SEAMLESS_BACKFILL_WINDOW_BARS", "bars per aligned chunk", 1, 1_000_000, def.WindowBars)
+	if err != nil {
+		return bf, err
+	}
+	bf.WindowBars = n
+	if n, err = intEnv("SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS", "concurrent upstream requests", 1, 1024, int64(def.MaxConcurrentRequests)); err != nil {
+		return bf, err
+	}
+	bf.MaxConcurrentRequests = int(n)
+	if n, err = intEnv("SEAMLESS_BACKFILL_MAX_ATTEMPTS", "upstream attempts per chunk", 1, 100, int64(def.MaxAttempts)); err != nil {
+		return bf, err
+	}
+	bf.MaxAttempts = int(n)
+	if n, err = intEnv("SEAMLESS_BACKFILL_RETRY_BACKOFF_MS", "milliseconds before the first retry", 1, 600_000, def.RetryBackoff.Milliseconds()); err != nil {
+		return bf, err
+	}
+	bf.RetryBackoff = time.Duration(n) * time.Millisecond
+	if v := env("SEAMLESS_BACKFILL_JITTER_RATIO"); v != "" {
+		// 0 cannot be expressed (a zero field means the default); above 1 a retry
+		// delay could turn negative.
+		r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || !(r > 0 && r <= 1) {
+			return bf, &seamless.RequestError{Field: "SEAMLESS_BACKFILL_JITTER_RATIO", Message: fmt.Sprintf("%q: want a number above 0 and at most 1 (default %g)", v, def.JitterRatio)}
+		}
+		bf.JitterRatio = r
+	}
+	if v := env("SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < time.Second {
+			return bf, &seamless.RequestError{Field: "SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT", Message: fmt.Sprintf("%q: want a duration of at least 1s, e.g. 90s (default %v)", v, def.AttemptTimeout)}
+		}
+		bf.AttemptTimeout = d
+	}
+	return bf, nil
+}
+
+// intEnv reads a whole-number variable in [lo, hi]; unset is 0 (the default, def,
+// applies). A bad value is a *seamless.RequestError naming the variable.
+func intEnv(name, what string, lo, hi, def int64) (int64, error) {
+	v := env(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, &seamless.RequestError{Field: name, Message: fmt.Sprintf("%q: want a whole number of %s from %d to %d (default %d)", v, what, lo, hi, def)}
+	}
+	return n, nil
 }
 
 // openStore opens SEAMLESS_STORE: empty or "pebble" for the embedded store under the
@@ -212,20 +275,29 @@ func (g *globals) openStore(ctx context.Context) (seamless.Store, error) {
 }
 
 // openCoordinator opens SEAMLESS_COORDINATOR_URL (alias QMTL_SEAMLESS_COORDINATOR_URL):
-// empty for the in-process guard, etcd://host:port[,…] for etcd. An etcd coordinator
-// is wrapped so that, when unreachable, backfill falls back to the local guard loudly;
-// SEAMLESS_PROFILE=prod refuses to start without a reachable coordinator instead.
+// empty for the in-process guard, etcd://host:port[,…] for etcd, http(s)://host:port
+// for a remote lease API. A remote coordinator is wrapped so that, when unreachable,
+// backfill falls back to the local guard loudly; SEAMLESS_PROFILE=prod refuses to start
+// without a reachable coordinator instead (etcd: a ping; lease API: GET /healthz; both
+// bounded by coordinatorProbeTimeout).
 func (rt *runtime) openCoordinator(ctx context.Context) (seamless.Coordinator, error) {
 	u := env("SEAMLESS_COORDINATOR_URL")
 	prod := env("SEAMLESS_PROFILE") == "prod"
 	if u == "" {
 		if prod {
-			return nil, errors.New("profile prod needs SEAMLESS_COORDINATOR_URL (etcd://host:port)")
+			return nil, errors.New("profile prod needs SEAMLESS_COORDINATOR_URL (etcd://host:port or http://host:port)")
 		}
 		return seamless.NewMemCoordinator(nil), nil
 	}
 	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
-		// A remote lease API (seamless coordinator, or another seamless serve).
+		// A remote lease API (seamless coordinator, or another seamless serve). Prod
+		// checks it answers before starting; otherwise an unreachable one means the
+		// local fallback (logged and counted when a backfill needs it).
+		if prod {
+			if err := probeLeaseAPI(ctx, u, coordinatorProbeTimeout); err != nil {
+				return nil, fmt.Errorf("profile prod: coordinator %s is unreachable, refusing to start: %w", u, err)
+			}
+		}
 		fb := seamless.NewFallbackCoordinator(leaseapi.NewClient(u, nil), seamless.NewMemCoordinator(nil), 5*time.Second, rt.log)
 		fb.OnFallback = rt.metrics.CoordinatorFallback
 		return fb, nil
@@ -239,17 +311,42 @@ func (rt *runtime) openCoordinator(ctx context.Context) (seamless.Coordinator, e
 		return nil, err
 	}
 	rt.closers = append(rt.closers, cli.Close)
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, coordinatorProbeTimeout)
 	defer cancel()
 	if err := c.Ping(pctx); err != nil {
 		if prod {
-			return nil, fmt.Errorf("profile prod: coordinator %s: %w", u, err)
+			return nil, fmt.Errorf("profile prod: coordinator %s is unreachable, refusing to start: %w", u, err)
 		}
 		rt.log.Warn("seamless.backfill.coordinator_unreachable", "url", u, "err", err)
 	}
 	fb := seamless.NewFallbackCoordinator(c, seamless.NewMemCoordinator(nil), 5*time.Second, rt.log)
 	fb.OnFallback = rt.metrics.CoordinatorFallback
 	return fb, nil
+}
+
+// coordinatorProbeTimeout bounds the start-up check of a configured coordinator.
+const coordinatorProbeTimeout = 5 * time.Second
+
+// probeLeaseAPI checks that the lease API at base answers GET /healthz with 200.
+func probeLeaseAPI(ctx context.Context, base string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	u := strings.TrimSuffix(base, "/") + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Close = true // a one-off: keep no idle connection behind
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err // *url.Error: names the method and the URL
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
+	}
+	return nil
 }
 
 // openArtifacts opens the artifact registrar: S3 when SEAMLESS_ARTIFACTS_S3_ENDPOINT

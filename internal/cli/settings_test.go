@@ -1,0 +1,303 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/coordinator/leaseapi"
+)
+
+// backfillVars are the SEAMLESS_BACKFILL_* variables (and the lease TTL), with their
+// QMTL_ aliases.
+var backfillVars = []string{
+	"SEAMLESS_LEASE_TTL", "SEAMLESS_BACKFILL_WINDOW_BARS", "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS",
+	"SEAMLESS_BACKFILL_MAX_ATTEMPTS", "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS", "SEAMLESS_BACKFILL_JITTER_RATIO",
+	"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT",
+}
+
+func unsetBackfillVars(t *testing.T) {
+	t.Helper()
+	for _, n := range backfillVars {
+		unsetForTest(t, n, "QMTL_"+n)
+	}
+}
+
+// deadURL is the http:// address of a port nothing listens on.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// TestProdProbesLeaseAPI: SEAMLESS_PROFILE=prod with an http:// coordinator starts only
+// when the lease API answers GET /healthz; other profiles start regardless and fall back.
+func TestProdProbesLeaseAPI(t *testing.T) {
+	unsetForTest(t, "SEAMLESS_CONFIG", "SEAMLESS_STORE", "QMTL_SEAMLESS_STORE", "QMTL_SEAMLESS_COORDINATOR_URL", "QMTL_SEAMLESS_PROFILE")
+	dir := t.TempDir()
+	coverage := []string{"coverage", "--node", node, "--interval", "60"}
+
+	healthy := httptest.NewServer(leaseapi.NewHandler(seamless.NewMemCoordinator(nil)))
+	defer healthy.Close()
+	sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	}))
+	defer sick.Close()
+	dead := deadURL(t)
+
+	for _, tc := range []struct {
+		name, profile, url string
+		exit               int
+		want               []string // in stderr
+	}{
+		{"prod, lease API up", "prod", healthy.URL, 0, nil},
+		{"prod, lease API up, trailing slash", "prod", healthy.URL + "/", 0, nil},
+		{"prod, lease API dead", "prod", dead, 1, []string{"profile prod", dead, "unreachable", "refusing to start"}},
+		{"prod, healthz 503", "prod", sick.URL, 1, []string{"profile prod", sick.URL, "HTTP 503"}},
+		{"no profile, lease API dead", "", dead, 0, nil},
+		{"staging, lease API dead", "staging", dead, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SEAMLESS_PROFILE", tc.profile)
+			t.Setenv("SEAMLESS_COORDINATOR_URL", tc.url)
+			code, _, stderr := run(t, dir, coverage...)
+			if code != tc.exit {
+				t.Fatalf("exit %d, want %d: %s", code, tc.exit, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q: %s", w, stderr)
+				}
+			}
+		})
+	}
+
+	// The reference's variable names select prod and the coordinator just the same.
+	unsetForTest(t, "SEAMLESS_PROFILE", "SEAMLESS_COORDINATOR_URL")
+	t.Setenv("QMTL_SEAMLESS_PROFILE", "prod")
+	t.Setenv("QMTL_SEAMLESS_COORDINATOR_URL", dead)
+	if code, _, stderr := run(t, dir, coverage...); code != 1 || !strings.Contains(stderr, "profile prod") {
+		t.Fatalf("QMTL_ names, dead coordinator: exit %d %s", code, stderr)
+	}
+}
+
+// TestProbeLeaseAPITimeout: a coordinator that accepts but never answers fails the
+// probe within its timeout.
+func TestProbeLeaseAPITimeout(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	began := time.Now()
+	err := probeLeaseAPI(context.Background(), hung.URL, 100*time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("probe of a hung coordinator: %v", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Fatalf("probe took %v", d)
+	}
+}
+
+func TestBackfillSettingsParse(t *testing.T) {
+	unsetBackfillVars(t)
+	bf, err := backfillFromEnv()
+	if err != nil || bf != (seamless.BackfillConfig{}) {
+		t.Fatalf("nothing set: %+v %v; want the zero config (provider defaults)", bf, err)
+	}
+
+	for _, tc := range []struct {
+		name, value string
+		want        seamless.BackfillConfig
+	}{
+		{"SEAMLESS_BACKFILL_WINDOW_BARS", "60", seamless.BackfillConfig{WindowBars: 60}},
+		{"SEAMLESS_BACKFILL_WINDOW_BARS", "1", seamless.BackfillConfig{WindowBars: 1}},
+		{"SEAMLESS_BACKFILL_WINDOW_BARS", "1000000", seamless.BackfillConfig{WindowBars: 1_000_000}},
+		{"SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS", "2", seamless.BackfillConfig{MaxConcurrentRequests: 2}},
+		{"SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS", "1024", seamless.BackfillConfig{MaxConcurrentRequests: 1024}},
+		{"SEAMLESS_BACKFILL_MAX_ATTEMPTS", "1", seamless.BackfillConfig{MaxAttempts: 1}},
+		{"SEAMLESS_BACKFILL_MAX_ATTEMPTS", " 10 ", seamless.BackfillConfig{MaxAttempts: 10}},
+		{"SEAMLESS_BACKFILL_RETRY_BACKOFF_MS", "2000", seamless.BackfillConfig{RetryBackoff: 2 * time.Second}},
+		{"SEAMLESS_BACKFILL_RETRY_BACKOFF_MS", "1", seamless.BackfillConfig{RetryBackoff: time.Millisecond}},
+		{"SEAMLESS_BACKFILL_JITTER_RATIO", "0.1", seamless.BackfillConfig{JitterRatio: 0.1}},
+		{"SEAMLESS_BACKFILL_JITTER_RATIO", "1", seamless.BackfillConfig{JitterRatio: 1}},
+		{"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT", "90s", seamless.BackfillConfig{AttemptTimeout: 90 * time.Second}},
+		{"SEAMLESS_LEASE_TTL", "30s", seamless.BackfillConfig{SingleFlightTTL: 30 * time.Second, DistributedLeaseTTL: 30 * time.Second}},
+		// The reference's QMTL_ names are read too.
+		{"QMTL_SEAMLESS_BACKFILL_WINDOW_BARS", "120", seamless.BackfillConfig{WindowBars: 120}},
+	} {
+		unsetBackfillVars(t)
+		t.Setenv(tc.name, tc.value)
+		if bf, err := backfillFromEnv(); err != nil || bf != tc.want {
+			t.Errorf("%s=%q: %+v %v; want %+v", tc.name, tc.value, bf, err, tc.want)
+		}
+	}
+
+	for name, bad := range map[string][]string{
+		"SEAMLESS_BACKFILL_WINDOW_BARS":             {"0", "-5", "1000001", "ten", "1.5", "9e99"},
+		"SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS": {"0", "-1", "1025", "many"},
+		"SEAMLESS_BACKFILL_MAX_ATTEMPTS":            {"0", "-1", "101", "3x"},
+		"SEAMLESS_BACKFILL_RETRY_BACKOFF_MS":        {"0", "-1", "600001", "500ms", "0.5"},
+		"SEAMLESS_BACKFILL_JITTER_RATIO":            {"0", "-0.1", "1.01", "NaN", "Inf", "quarter"},
+		"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT":         {"0", "500ms", "-1m", "90"},
+		"SEAMLESS_LEASE_TTL":                        {"500ms", "30"},
+	} {
+		for _, v := range bad {
+			unsetBackfillVars(t)
+			t.Setenv(name, v)
+			_, err := backfillFromEnv()
+			var re *seamless.RequestError
+			if !errors.As(err, &re) || re.Field != name {
+				t.Errorf("%s=%q: %v; want a RequestError on that field", name, v, err)
+				continue
+			}
+			if name != "SEAMLESS_LEASE_TTL" && (!strings.Contains(re.Message, `"`+v+`"`) || !strings.Contains(re.Message, "default")) {
+				t.Errorf("%s=%q: message %q should quote the value and give the default", name, v, re.Message)
+			}
+		}
+	}
+}
+
+// TestBackfillSettingsPrecedence: the file's backfill_* keys fill in what the
+// environment leaves unset; the environment (SEAMLESS_ or QMTL_ name) wins.
+func TestBackfillSettingsPrecedence(t *testing.T) {
+	unsetForTest(t, "SEAMLESS_CONFIG")
+	unsetBackfillVars(t)
+	cfg := filepath.Join(t.TempDir(), "seamless.yaml")
+	os.WriteFile(cfg, []byte(`backfill_window_bars: 10
+backfill_max_concurrent_requests: 3
+backfill_max_attempts: 2
+backfill_retry_backoff_ms: 20
+backfill_jitter_ratio: 0.5
+lease_ttl: 45s
+`), 0o644)
+	t.Setenv("SEAMLESS_BACKFILL_MAX_ATTEMPTS", "4")
+	t.Setenv("QMTL_SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS", "5")
+	applied, err := loadConfig([]string{"--config", cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"backfill_jitter_ratio", "backfill_retry_backoff_ms", "backfill_window_bars", "lease_ttl"}
+	if !slices.Equal(applied, want) {
+		t.Errorf("applied %v, want %v", applied, want)
+	}
+	bf, err := backfillFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bf != (seamless.BackfillConfig{
+		WindowBars: 10, MaxConcurrentRequests: 5, MaxAttempts: 4, RetryBackoff: 20 * time.Millisecond,
+		JitterRatio: 0.5, SingleFlightTTL: 45 * time.Second, DistributedLeaseTTL: 45 * time.Second,
+	}) {
+		t.Errorf("file < env: %+v", bf)
+	}
+
+	// A bad value in the file is reported under the variable it sets.
+	unsetBackfillVars(t)
+	os.WriteFile(cfg, []byte("backfill_window_bars: -3\n"), 0o644)
+	code, _, stderr := run(t, t.TempDir(), "--config", cfg, "coverage", "--node", node, "--interval", "60")
+	if code != 2 || !strings.Contains(stderr, "SEAMLESS_BACKFILL_WINDOW_BARS") {
+		t.Fatalf("bad file value: exit %d %s", code, stderr)
+	}
+}
+
+// TestBackfillSettingsReachProvider: the settings are the runtime's provider
+// configuration and change what a backfill does.
+func TestBackfillSettingsReachProvider(t *testing.T) {
+	unsetForTest(t, "SEAMLESS_CONFIG", "SEAMLESS_STORE", "SEAMLESS_COORDINATOR_URL", "QMTL_SEAMLESS_COORDINATOR_URL",
+		"SEAMLESS_PROFILE", "QMTL_SEAMLESS_PROFILE", "SEAMLESS_DEMO_ERROR_RATE")
+	unsetBackfillVars(t)
+	t.Setenv("SEAMLESS_BACKFILL_WINDOW_BARS", "10")
+	t.Setenv("SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS", "2")
+	t.Setenv("SEAMLESS_BACKFILL_MAX_ATTEMPTS", "2")
+	t.Setenv("SEAMLESS_BACKFILL_RETRY_BACKOFF_MS", "1")
+	t.Setenv("SEAMLESS_BACKFILL_JITTER_RATIO", "0.5")
+	g := &globals{dataDir: t.TempDir(), maxBars: 1_000_000, stdout: io.Discard, stderr: io.Discard}
+	rt, err := g.openRuntime(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rt.backfill
+	rt.Close()
+	if got != (seamless.BackfillConfig{WindowBars: 10, MaxConcurrentRequests: 2, MaxAttempts: 2, RetryBackoff: time.Millisecond, JitterRatio: 0.5}) {
+		t.Fatalf("runtime backfill config %+v", got)
+	}
+
+	// window_bars 10: one hour of 1m bars is 6 aligned chunks (one with the default 900).
+	dir := t.TempDir()
+	backfill := []string{"backfill", "--node", node, "--interval", "60", "--start", "2024-01-01T00:00:00Z", "--end", "2024-01-01T01:00:00Z"}
+	if code, out, stderr := run(t, dir, backfill...); code != 0 || !strings.Contains(out, "6 missing chunk(s), 6 fetched") {
+		t.Fatalf("window_bars 10: exit %d %s %s", code, out, stderr)
+	}
+	// max_attempts 2 (retry_backoff_ms 1): an upstream that always fails gives up after 2.
+	t.Setenv("SEAMLESS_DEMO_ERROR_RATE", "1")
+	backfill = []string{"backfill", "--node", node, "--interval", "60", "--start", "2024-02-01T00:00:00Z", "--end", "2024-02-01T00:10:00Z"}
+	if code, out, stderr := run(t, dir, backfill...); code != 1 || !strings.Contains(stderr, "after 2 attempt(s)") {
+		t.Fatalf("max_attempts 2: exit %d %s %s", code, out, stderr)
+	}
+	// A bad value refuses to start, naming the variable (exit 2: bad request).
+	t.Setenv("SEAMLESS_BACKFILL_MAX_ATTEMPTS", "0")
+	if code, _, stderr := run(t, dir, backfill...); code != 2 || !strings.Contains(stderr, "SEAMLESS_BACKFILL_MAX_ATTEMPTS") {
+		t.Fatalf("bad max_attempts: exit %d %s", code, stderr)
+	}
+}
+
+// TestConfigQMTLAliasPrecedence: a QMTL_ alias in the environment wins over the file
+// like its SEAMLESS_ name; a QMTL_ variable nothing reads does not hide the file's value.
+func TestConfigQMTLAliasPrecedence(t *testing.T) {
+	unsetForTest(t, "SEAMLESS_CONFIG", "SEAMLESS_COORDINATOR_URL", "QMTL_SEAMLESS_COORDINATOR_URL",
+		"SEAMLESS_DATA_DIR", "QMTL_SEAMLESS_DATA_DIR", "SEAMLESS_LOG_FORMAT", "QMTL_SEAMLESS_LOG_FORMAT")
+	cfg := filepath.Join(t.TempDir(), "seamless.yaml")
+	os.WriteFile(cfg, []byte("coordinator_url: http://file.invalid:1\ndata_dir: /from/file\nlog_format: text\n"), 0o644)
+	t.Setenv("QMTL_SEAMLESS_COORDINATOR_URL", "http://env.invalid:1")
+	t.Setenv("QMTL_SEAMLESS_DATA_DIR", "/from/qmtl") // not an alias: SEAMLESS_DATA_DIR only
+	applied, err := loadConfig([]string{"--config", cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(applied, []string{"data_dir", "log_format"}) {
+		t.Errorf("applied %v", applied)
+	}
+	if v, set := os.LookupEnv("SEAMLESS_COORDINATOR_URL"); set {
+		t.Errorf("the file set SEAMLESS_COORDINATOR_URL=%q over QMTL_SEAMLESS_COORDINATOR_URL", v)
+	}
+	if got := env("SEAMLESS_COORDINATOR_URL"); got != "http://env.invalid:1" {
+		t.Errorf("coordinator URL %q, want the QMTL_ environment's", got)
+	}
+	if got := os.Getenv("SEAMLESS_DATA_DIR"); got != "/from/file" {
+		t.Errorf("data dir %q, want the file's", got)
+	}
+	if got := env("SEAMLESS_LOG_FORMAT"); got != "text" {
+		t.Errorf("log format %q, want the file's", got)
+	}
+
+	// Every aliased variable is a configuration key's.
+	vars := map[string]bool{}
+	for _, v := range configKeys {
+		vars[v] = true
+	}
+	for name := range qmtlAliased {
+		if !vars[name] {
+			t.Errorf("qmtlAliased has %s, which no configuration key sets", name)
+		}
+	}
+}
