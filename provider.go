@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/seamless-data/seamless/clock"
+	"github.com/seamless-data/seamless/conformance"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
 )
@@ -255,9 +256,44 @@ func (p *Provider) resolveStored(nodeID string, interval int64) (plan, error) {
 	return pl, err
 }
 
-// Import stores f as authoritative data for r: the bars must be on the grid and inside
-// r, and r becomes covered. Nothing is written when the frame or range is invalid.
-func (p *Provider) Import(ctx context.Context, nodeID string, interval int64, r grid.Range, f *frame.Frame) error {
+// ImportOption changes how Import treats conformance findings.
+type ImportOption func(*importOptions)
+
+type importOptions struct {
+	policy    conformance.Policy
+	partialOK bool
+	reported  bool
+}
+
+// ImportPolicy decides which findings refuse an import (default:
+// conformance.DefaultPolicy, which refuses corrupt data).
+func ImportPolicy(p conformance.Policy) ImportOption {
+	return func(o *importOptions) { o.policy = p }
+}
+
+// ImportPartialOK stores the normalised bars even when findings would refuse them.
+func ImportPartialOK() ImportOption {
+	return func(o *importOptions) { o.partialOK = true }
+}
+
+// ImportReported tells Import that the caller has already counted and archived the
+// conformance report of this data (the CLI does, from the raw file), so that it is not
+// archived twice.
+func ImportReported() ImportOption {
+	return func(o *importOptions) { o.reported = true }
+}
+
+// Import stores f as authoritative data for r, and r becomes covered. The bars must be
+// on the grid and inside r. Like backfilled data, they go through the conformance
+// pipeline first (SPEC §3): the normalised bars are stored, the report is counted and
+// archived, and findings the policy blocks refuse the import with
+// *conformance.PipelineError unless ImportPartialOK. Nothing is written when the
+// frame or range is invalid or the import is refused.
+func (p *Provider) Import(ctx context.Context, nodeID string, interval int64, r grid.Range, f *frame.Frame, opts ...ImportOption) error {
+	o := importOptions{policy: conformance.DefaultPolicy()}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	pl, err := p.resolveStored(nodeID, interval)
 	if err != nil {
 		return err
@@ -265,12 +301,42 @@ func (p *Provider) Import(ctx context.Context, nodeID string, interval int64, r 
 	if r.Empty() {
 		return badRequest("range", "empty import range %v", r)
 	}
+	if f == nil {
+		f = frame.New(pl.schema, 0)
+	}
 	if !f.Schema().Equal(pl.schema) {
 		return badRequest("columns", "frame columns %v do not match the %s schema %v", f.Schema().Names(), pl.node.Kind, pl.schema.Names())
 	}
 	if end := ClosedEnd(p.clock.Now().Unix(), interval); r.End > end {
 		return badRequest("range", "import range %v reaches past the last closed bar (ends %d): only closed bars are stored", r, end)
 	}
+	if err := f.Validate(); err != nil {
+		return badRequest("frame", "%v", err)
+	}
+	for _, ts := range f.TS {
+		if ts%interval != 0 || !r.Contains(ts) {
+			return badRequest("frame", "bar at %d is off the %d s grid or outside the import range %v", ts, interval, r)
+		}
+	}
+	// As for backfilled data, grid points of r without bars are not findings: the
+	// import declares them covered (market gaps, served as known_gap).
+	out, rep, err := f, conformance.Empty(), error(nil)
+	if f.Len() > 0 {
+		if out, rep, err = conformance.Run(conformance.Input{Frame: f}, p.conformanceOptions(pl, grid.Range{})); err != nil {
+			return badRequest("frame", "%v", err)
+		}
+	}
+	if !rep.Clean() && !o.reported {
+		p.obs.Conformance(pl.series, rep)
+		if p.reports != nil {
+			if err := p.reports.Archive(ctx, pl.series, r, rep); err != nil {
+				p.log.Warn("seamless.conformance.archive_failed", "node_id", pl.series.NodeID, "err", err)
+			}
+		}
+	}
+	if blocking := o.policy.Blocking(rep); len(blocking) > 0 && !o.partialOK {
+		return &conformance.PipelineError{Report: rep, Blocking: blocking}
+	}
 	defer p.cache.invalidate(pl.series, r, p.chunkWidth(pl))
-	return p.store.Write(ctx, Write{Series: pl.series, Range: r, Frame: f})
+	return p.store.Write(ctx, Write{Series: pl.series, Range: r, Frame: out})
 }

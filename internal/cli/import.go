@@ -89,7 +89,11 @@ covers [first ts, last ts + interval).`,
 			if err != nil {
 				return g.fail(fmt.Errorf("%s: %w", args[0], err), false)
 			}
-			if err := rt.provider.Import(cmd.Context(), series.node, series.interval, r, f); err != nil {
+			importOpts := []seamless.ImportOption{seamless.ImportPolicy(policy), seamless.ImportReported()}
+			if partialOK {
+				importOpts = append(importOpts, seamless.ImportPartialOK())
+			}
+			if err := rt.provider.Import(cmd.Context(), series.node, series.interval, r, f, importOpts...); err != nil {
 				return g.fail(err, false)
 			}
 			fmt.Fprintf(g.stdout, "imported %d bars into %s (%ds), covering [%s, %s)\n", f.Len(), series.node, series.interval, rfc(r.Start), rfc(r.End))

@@ -1,0 +1,109 @@
+package seamless_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"testing"
+
+	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/conformance"
+	"github.com/seamless-data/seamless/frame"
+	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/source/demo"
+)
+
+// recordingSink records archived conformance reports.
+type recordingSink struct {
+	mu   sync.Mutex
+	reps []conformance.Report
+}
+
+func (s *recordingSink) Archive(_ context.Context, _ seamless.Series, _ grid.Range, rep conformance.Report) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reps = append(s.reps, rep)
+	return nil
+}
+
+func (s *recordingSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.reps)
+}
+
+// TestImportRunsConformance: imported bars go through the pipeline before they are
+// stored (SPEC §3): normalised, reported and archived, refused when the policy blocks
+// (nothing written) unless partial_ok; bars off the grid or outside the range are bad
+// requests.
+func TestImportRunsConformance(t *testing.T) {
+	sink := &recordingSink{}
+	e := newEnv(t, seamless.Config{Reports: sink})
+	ctx := context.Background()
+	hour := grid.R(day(3), day(3)+3600)
+	clean := demo.Bars(node, iv, hour)
+
+	// Shuffled with a duplicate: stored sorted and unique, the later duplicate kept.
+	messy := clean.Take([]int{1, 0, 2, 2})
+	messy.Col("volume").F64[3] = 12345
+	part := grid.R(hour.Start, hour.Start+3*iv)
+	if err := e.p.Import(ctx, node, iv, part, messy); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.store.Read(ctx, seamless.Series{NodeID: node, Interval: iv}, part)
+	if got.Len() != 3 || !got.IsSortedUnique() || got.Col("volume").F64[2] != 12345 {
+		t.Fatalf("stored %d bars, sorted+unique %v, last volume %v", got.Len(), got.IsSortedUnique(), got.Col("volume").F64)
+	}
+	if sink.count() != 1 {
+		t.Fatalf("%d reports archived, want 1 (the duplicate)", sink.count())
+	}
+
+	// Corrupt data is refused, nothing written; partial_ok stores it.
+	bad := clean.Clone()
+	bad.Col("open").F64[5] = math.NaN()
+	var pe *conformance.PipelineError
+	if err := e.p.Import(ctx, node, iv, hour, bad); !errors.As(err, &pe) || seamless.ErrorCode(err) != "conformance_blocked" {
+		t.Fatalf("NaN import: %v, want conformance_blocked", err)
+	}
+	if cov, _ := e.store.Coverage(ctx, seamless.Series{NodeID: node, Interval: iv}); cov.Covers(hour) {
+		t.Fatal("a refused import was stored")
+	}
+	if err := e.p.Import(ctx, node, iv, hour, bad, seamless.ImportPartialOK()); err != nil {
+		t.Fatal(err)
+	}
+	// The strict preset refuses what the default only reports; a caller that archived
+	// the report itself is not archived twice.
+	before := sink.count()
+	if err := e.p.Import(ctx, node, iv, part, messy, seamless.ImportPolicy(conformance.StrictPolicy()), seamless.ImportReported()); !errors.As(err, &pe) {
+		t.Fatalf("strict import of a duplicate: %v", err)
+	}
+	if sink.count() != before {
+		t.Fatal("ImportReported archived the report again")
+	}
+
+	for name, f := range map[string]*frame.Frame{
+		"off the grid":      shiftTS(clean.Clone(), 7),
+		"outside the range": shiftTS(clean.Clone(), 3600),
+	} {
+		var re *seamless.RequestError
+		if err := e.p.Import(ctx, node, iv, hour, f); !errors.As(err, &re) {
+			t.Errorf("%s: %v, want a RequestError", name, err)
+		}
+	}
+	// No bars: the range is covered as a market gap, with no findings.
+	gap := grid.R(day(4), day(4)+3600)
+	if err := e.p.Import(ctx, node, iv, gap, nil); err != nil {
+		t.Fatal(err)
+	}
+	if cov, _ := e.store.Coverage(ctx, seamless.Series{NodeID: node, Interval: iv}); !cov.Covers(gap) {
+		t.Fatal("an empty import did not cover its range")
+	}
+}
+
+func shiftTS(f *frame.Frame, by int64) *frame.Frame {
+	for i := range f.TS {
+		f.TS[i] += by
+	}
+	return f
+}
