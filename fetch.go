@@ -122,7 +122,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 	}
 	md := Metadata{
 		NodeID: req.NodeID, Interval: req.Interval, RequestedRange: [2]int64{req.Start, req.End},
-		Strategy: strategy, Backfill: BackfillInfo{Scheduled: []grid.Range{}},
+		Strategy: strategy, Backfill: BackfillInfo{Scheduled: []grid.Range{}}, ConformanceVersion: ConformanceVersion,
 		WorldID: req.WorldID, ExecutionDomain: domain,
 	}
 	if !req.AsOf.IsZero() {

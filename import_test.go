@@ -2,6 +2,7 @@ package seamless_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"sync"
@@ -106,4 +107,37 @@ func shiftTS(f *frame.Frame, by int64) *frame.Frame {
 		f.TS[i] += by
 	}
 	return f
+}
+
+// TestMetadataJSONHasEverySpecKey: every metadata key SPEC §2 lists is present in the
+// JSON document, null when the request did not produce it.
+func TestMetadataJSONHasEverySpecKey(t *testing.T) {
+	e := newEnv(t, seamless.Config{})
+	res, err := e.p.Fetch(context.Background(), req(day(2), day(2)+3600, seamless.AutoBackfill))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(res.Metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"node_id", "interval", "requested_range", "rows", "coverage_bounds", "coverage_ratio",
+		"staleness_ms", "sources", "conformance_flags", "conformance_warnings", "conformance_version",
+		"dataset_fingerprint", "as_of", "manifest_uri", "downgraded", "downgrade_mode", "downgrade_reason",
+		"sla_violation", "sla_phases", "world_id", "execution_domain", "requested_as_of", "backfill"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("metadata JSON lacks %q: %s", k, b)
+		}
+	}
+	if doc["dataset_fingerprint"] != nil || doc["downgrade_mode"] != nil || doc["conformance_version"] != "v2" {
+		t.Errorf("unset keys must be null, conformance_version v2: %s", b)
+	}
+	var back seamless.Metadata
+	if err := json.Unmarshal(b, &back); err != nil || back.DowngradeMode != "" || back.Rows != res.Metadata.Rows {
+		t.Fatalf("round trip: %v %+v", err, back)
+	}
 }

@@ -1,6 +1,7 @@
 package seamless
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -108,8 +109,9 @@ func (r *releaser) do() {
 }
 
 // Metadata describes a Result (SPEC §2). JSON names are the contract shared by the
-// library, the CLI and the HTTP API. Fields that later stages produce (conformance,
-// SLA, domains, fingerprints) are absent until those stages run.
+// library, the CLI and the HTTP API. Every key SPEC §2 lists is always present in the
+// JSON (see MarshalJSON): a value a stage did not produce (no fingerprint asked for, no
+// downgrade, no as_of) is null.
 type Metadata struct {
 	NodeID         string    `json:"node_id"`
 	Interval       int64     `json:"interval"`
@@ -152,6 +154,40 @@ type Metadata struct {
 	// (bars closed by then), both RFC 3339.
 	RequestedAsOf string `json:"requested_as_of,omitempty"`
 	AsOf          string `json:"as_of,omitempty"`
+}
+
+// MarshalJSON writes the metadata with every SPEC §2 key present: empty optional
+// strings are null rather than missing, so that consumers see one shape.
+func (m Metadata) MarshalJSON() ([]byte, error) {
+	type plain Metadata // without this method
+	null := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	phases := m.SLAPhases
+	if phases == nil {
+		phases = map[string]float64{}
+	}
+	// The outer fields shadow plain's omitempty ones of the same JSON name.
+	return json.Marshal(struct {
+		plain
+		ConformanceVersion *string            `json:"conformance_version"`
+		DatasetFingerprint *string            `json:"dataset_fingerprint"`
+		ManifestURI        *string            `json:"manifest_uri"`
+		DowngradeMode      *string            `json:"downgrade_mode"`
+		DowngradeReason    *string            `json:"downgrade_reason"`
+		SLAPhases          map[string]float64 `json:"sla_phases"`
+		WorldID            *string            `json:"world_id"`
+		ExecutionDomain    *string            `json:"execution_domain"`
+		RequestedAsOf      *string            `json:"requested_as_of"`
+		AsOf               *string            `json:"as_of"`
+	}{
+		plain(m), null(m.ConformanceVersion), null(m.DatasetFingerprint), null(m.ManifestURI),
+		null(string(m.DowngradeMode)), null(m.DowngradeReason), phases, null(m.WorldID),
+		null(string(m.ExecutionDomain)), null(m.RequestedAsOf), null(m.AsOf),
+	})
 }
 
 // TierCounts counts the bars served from each tier.
