@@ -195,3 +195,10 @@ func ParseChunkKey(key string) (Series, grid.Range, error) {
 	}
 	return Series{NodeID: node, Interval: nums[0]}, r, nil
 }
+
+// The reference's names for the conformance pipeline's error and report (SPEC §3), so
+// code ported from it reads the same.
+type (
+	ConformancePipelineError = conformance.PipelineError
+	ConformanceReport        = conformance.Report
+)

@@ -141,3 +141,10 @@ func TestMetadataJSONHasEverySpecKey(t *testing.T) {
 		t.Fatalf("round trip: %v %+v", err, back)
 	}
 }
+
+// The reference's type names are aliases of Seamless's.
+var (
+	_ seamless.DataAvailabilityStrategy  = seamless.PartialFill
+	_ *seamless.ConformancePipelineError = (*conformance.PipelineError)(nil)
+	_ seamless.ConformanceReport         = conformance.Empty()
+)

@@ -14,6 +14,9 @@ import (
 // reference).
 type Strategy string
 
+// DataAvailabilityStrategy is the reference's name for Strategy.
+type DataAvailabilityStrategy = Strategy
+
 // Strategies of SPEC §2.
 const (
 	// Seamless (the default) serves covered parts from storage and backfills the rest
