@@ -351,7 +351,7 @@ func (p *Provider) fetchOnce(ctx context.Context, pl plan, r grid.Range) (*frame
 		attribute.String("node_id", pl.series.NodeID), attribute.Int64("interval", pl.series.Interval),
 		attribute.String("source", pl.node.Source), attribute.Int64("range.start", r.Start), attribute.Int64("range.end", r.End)))
 	actx, cancel := p.clock.WithDeadline(ctx, p.clock.Now().Add(p.cfg.AttemptTimeout))
-	f, err := pl.fetcher.Fetch(actx, pl.series, r)
+	f, err := pl.fetcher.Fetch(actx, pl.upstream, r)
 	timedOut := actx.Err() != nil && parent.Err() == nil
 	cancel()
 	<-p.upstream

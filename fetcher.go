@@ -3,6 +3,7 @@ package seamless
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
@@ -28,6 +29,40 @@ func (f FetcherFunc) Fetch(ctx context.Context, s Series, r grid.Range) (*frame.
 type Router interface {
 	// Route returns the fetcher for the node, or an error wrapping ErrUnknownSource.
 	Route(node NodeID) (Fetcher, error)
+}
+
+// A NodeResolver is a Router that also serves node ids outside the standard grammar
+// (SPEC §1: "other node ids are allowed when a route maps them to a source").
+// ResolveNode returns the standard node id such an id stands for — its kind, source,
+// symbol and timeframe decide the schema, the interval, the route and what upstream
+// is asked for — or an error wrapping ErrUnknownSource when no route knows it.
+type NodeResolver interface {
+	ResolveNode(id string) (NodeID, error)
+}
+
+// Aliases is a Router that serves node ids of any form by mapping each to a standard
+// node id routed by Sources, e.g. {"btc-1m": "ohlcv:binance:BTC/USDT:1m"}. The alias
+// names the series in storage, metadata, reports and metrics; the source fetches the
+// standard id. (The live tier serves standard ids only.)
+type Aliases struct {
+	Sources Router
+	IDs     map[string]string
+}
+
+// Route implements Router.
+func (a Aliases) Route(node NodeID) (Fetcher, error) { return a.Sources.Route(node) }
+
+// ResolveNode implements NodeResolver.
+func (a Aliases) ResolveNode(id string) (NodeID, error) {
+	target, ok := a.IDs[id]
+	if !ok {
+		return NodeID{}, &SourceError{NodeID: id, Source: "(no route)"}
+	}
+	n, err := ParseNodeID(target)
+	if err != nil {
+		return NodeID{}, fmt.Errorf("route of node %q: %w", id, err)
+	}
+	return n, nil
 }
 
 // Sources is a Router keyed by the source part of standard node ids

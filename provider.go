@@ -179,6 +179,9 @@ type plan struct {
 	node    NodeID
 	schema  frame.Schema
 	fetcher Fetcher
+	// upstream is the series the fetcher is asked for: series itself for a standard
+	// node id, the standard id a routed alias stands for otherwise.
+	upstream Series
 	// want is the request aligned to the grid: exactly its expected grid points.
 	want grid.Range
 	// closed is the part of want whose bars are closed at planning time: the only
@@ -186,11 +189,30 @@ type plan struct {
 	closed grid.Range
 }
 
+// parseNode reads a node id: the standard grammar, or an id a NodeResolver router
+// maps to a standard one.
+func (p *Provider) parseNode(nodeID string) (NodeID, error) {
+	node, err := ParseNodeID(nodeID)
+	if err == nil {
+		return node, nil
+	}
+	if r, ok := p.sources.(NodeResolver); ok {
+		n, rerr := r.ResolveNode(nodeID)
+		if rerr == nil {
+			return n, nil
+		}
+		if !errors.Is(rerr, ErrUnknownSource) {
+			return NodeID{}, &RequestError{Field: "node_id", Message: rerr.Error()}
+		}
+	}
+	return NodeID{}, &RequestError{Field: "node_id", Message: err.Error()}
+}
+
 // Resolve validates a series and finds its schema and fetcher.
 func (p *Provider) resolve(nodeID string, interval int64) (plan, error) {
-	node, err := ParseNodeID(nodeID)
+	node, err := p.parseNode(nodeID)
 	if err != nil {
-		return plan{}, &RequestError{Field: "node_id", Message: err.Error()}
+		return plan{}, err
 	}
 	if interval <= 0 {
 		return plan{}, badRequest("interval", "must be a positive number of seconds, got %d", interval)
@@ -206,7 +228,8 @@ func (p *Provider) resolve(nodeID string, interval int64) (plan, error) {
 	if err != nil {
 		return plan{}, err
 	}
-	return plan{series: Series{NodeID: nodeID, Interval: interval}, node: node, schema: schema, fetcher: f}, nil
+	return plan{series: Series{NodeID: nodeID, Interval: interval}, node: node, schema: schema, fetcher: f,
+		upstream: Series{NodeID: node.String(), Interval: interval}}, nil
 }
 
 // MaxTimestamp bounds the timestamps of requests: ±2^53 epoch seconds (±285 million
@@ -249,9 +272,10 @@ func (p *Provider) Coverage(ctx context.Context, nodeID string, interval int64) 
 func (p *Provider) resolveStored(nodeID string, interval int64) (plan, error) {
 	pl, err := p.resolve(nodeID, interval)
 	if errors.Is(err, ErrUnknownSource) {
-		node, _ := ParseNodeID(nodeID)
+		node, _ := p.parseNode(nodeID)
 		schema, _ := node.Schema()
-		return plan{series: Series{NodeID: nodeID, Interval: interval}, node: node, schema: schema}, nil
+		return plan{series: Series{NodeID: nodeID, Interval: interval}, node: node, schema: schema,
+			upstream: Series{NodeID: node.String(), Interval: interval}}, nil
 	}
 	return pl, err
 }

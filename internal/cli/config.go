@@ -37,6 +37,7 @@ var configKeys = map[string]string{
 	"backfill_window_bars": "SEAMLESS_BACKFILL_WINDOW_BARS", "backfill_max_concurrent_requests": "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS",
 	"backfill_max_attempts": "SEAMLESS_BACKFILL_MAX_ATTEMPTS", "backfill_retry_backoff_ms": "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS",
 	"backfill_jitter_ratio": "SEAMLESS_BACKFILL_JITTER_RATIO", "backfill_attempt_timeout": "SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT",
+	"node_aliases": "SEAMLESS_NODE_ALIASES",
 }
 
 // qmtlAliased are the variables read through env, which also accepts the reference's
@@ -50,7 +51,7 @@ var qmtlAliased = map[string]bool{
 	"SEAMLESS_ARTIFACTS_S3_SECRET_KEY": true, "SEAMLESS_ARTIFACTS_S3_PREFIX": true, "SEAMLESS_ARTIFACTS_S3_REGION": true,
 	"SEAMLESS_ARTIFACTS_S3_TLS": true, "SEAMLESS_BACKFILL_WINDOW_BARS": true, "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS": true,
 	"SEAMLESS_BACKFILL_MAX_ATTEMPTS": true, "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS": true, "SEAMLESS_BACKFILL_JITTER_RATIO": true,
-	"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT": true,
+	"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT": true, "SEAMLESS_NODE_ALIASES": true,
 }
 
 // envSet reports whether the environment sets the variable name, under its SEAMLESS_

@@ -172,10 +172,18 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 			return nil, &seamless.RequestError{Field: "SEAMLESS_CACHE_BYTES", Message: "want a byte count (0 default, negative off)"}
 		}
 	}
+	var sources seamless.Router = seamless.Sources{"demo": demoSrc, "binance": binSrc}
+	aliases, err := aliasesFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if len(aliases) > 0 {
+		sources = seamless.Aliases{Sources: sources, IDs: aliases}
+	}
 	rt.provider, err = seamless.New(seamless.Config{
 		Live: tier, CacheBytes: cacheBytes, Backfill: rt.backfill,
 		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
-		Sources:   seamless.Sources{"demo": demoSrc, "binance": binSrc},
+		Sources:   sources,
 		Reports:   reportSink{rt.reports},
 		Artifacts: artifact.Publisher(arts, "seamless"),
 		Schemas:   rt.schemas.Validator(),
@@ -186,6 +194,38 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 	// The provider stops its background work before the store closes.
 	rt.closers = append([]func() error{rt.provider.Close}, rt.closers...)
 	return rt, nil
+}
+
+// aliasesFromEnv reads SEAMLESS_NODE_ALIASES: comma-separated alias=node entries that
+// serve node ids outside the standard grammar (SPEC §1), e.g.
+// "btc-1m=ohlcv:binance:BTC/USDT:1m,eth-1h=ohlcv:binance:ETH/USDT:1h".
+func aliasesFromEnv() (map[string]string, error) {
+	v := env("SEAMLESS_NODE_ALIASES")
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	bad := func(msg string, args ...any) error {
+		return &seamless.RequestError{Field: "SEAMLESS_NODE_ALIASES", Message: fmt.Sprintf(msg, args...)}
+	}
+	out := map[string]string{}
+	for _, entry := range strings.Split(v, ",") {
+		alias, target, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		alias, target = strings.TrimSpace(alias), strings.TrimSpace(target)
+		if !ok || alias == "" || target == "" {
+			return nil, bad("entry %q: want alias=node, e.g. btc-1m=ohlcv:binance:BTC/USDT:1m", entry)
+		}
+		if _, err := seamless.ParseNodeID(alias); err == nil {
+			return nil, bad("alias %q is itself a standard node id", alias)
+		}
+		if _, err := seamless.ParseNodeID(target); err != nil {
+			return nil, bad("alias %q: %v", alias, err)
+		}
+		if _, dup := out[alias]; dup {
+			return nil, bad("alias %q given twice", alias)
+		}
+		out[alias] = target
+	}
+	return out, nil
 }
 
 // backfillFromEnv reads the backfill tier's settings (SPEC §2 BackfillConfig):

@@ -301,3 +301,24 @@ func TestConfigQMTLAliasPrecedence(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeAliases: SEAMLESS_NODE_ALIASES serves node ids outside the standard grammar;
+// malformed entries refuse to start, naming the variable.
+func TestNodeAliases(t *testing.T) {
+	unsetForTest(t, "SEAMLESS_CONFIG", "SEAMLESS_STORE", "SEAMLESS_COORDINATOR_URL", "QMTL_SEAMLESS_COORDINATOR_URL",
+		"SEAMLESS_PROFILE", "QMTL_SEAMLESS_PROFILE", "SEAMLESS_DEMO_ERROR_RATE", "QMTL_SEAMLESS_NODE_ALIASES")
+	unsetBackfillVars(t)
+	t.Setenv("SEAMLESS_NODE_ALIASES", " btc-1m = "+node+" ,eth-5m=ohlcv:demo:ETH-USD:5m")
+	dir := t.TempDir()
+	code, out, stderr := run(t, dir, "fetch", "--node", "btc-1m", "--interval", "60", "--start", "2024-01-01T00:00:00Z",
+		"--end", "2024-01-01T01:00:00Z", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"node_id":"btc-1m"`) || !strings.Contains(out, `"rows":60`) {
+		t.Fatalf("fetch of an alias: exit %d %s %s", code, out, stderr)
+	}
+	for _, bad := range []string{"btc-1m", "=" + node, "x=not-a-node", node + "=" + node, "a=" + node + ",a=" + node} {
+		t.Setenv("SEAMLESS_NODE_ALIASES", bad)
+		if code, _, stderr := run(t, dir, "coverage", "--node", node, "--interval", "60"); code != 2 || !strings.Contains(stderr, "SEAMLESS_NODE_ALIASES") {
+			t.Errorf("SEAMLESS_NODE_ALIASES=%q: exit %d %s", bad, code, stderr)
+		}
+	}
+}
