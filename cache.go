@@ -5,6 +5,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/seamless-data/seamless/conformance"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
 )
@@ -34,6 +35,9 @@ type cacheEntry struct {
 	f        *frame.Frame
 	bytes    int64
 	rewrites uint64 // the series' rewrite count when f was read (see RewriteCounter)
+	// clean: the conformance pipeline, run on the chunk over its whole range when it
+	// was cached, found nothing (every grid point present, nothing to normalise).
+	clean bool
 }
 
 type barCache struct {
@@ -72,23 +76,23 @@ func frameBytes(f *frame.Frame) int64 {
 // get returns the chunk cached under k for a fetch that read the series' rewrite
 // count rewrites. A chunk cached under an older count is dropped: a rewrite may have
 // changed it.
-func (c *barCache) get(k cacheKey, rewrites uint64) (*frame.Frame, bool) {
+func (c *barCache) get(k cacheKey, rewrites uint64) (f *frame.Frame, clean, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	ent := e.Value.(*cacheEntry)
 	switch {
 	case ent.rewrites < rewrites:
 		c.remove(e)
-		return nil, false
+		return nil, false, false
 	case ent.rewrites > rewrites: // a fetch that read the count before a rewrite
-		return nil, false
+		return nil, false, false
 	}
 	c.lru.MoveToFront(e)
-	return ent.f, true
+	return ent.f, ent.clean, true
 }
 
 func (c *barCache) remove(e *list.Element) {
@@ -98,7 +102,7 @@ func (c *barCache) remove(e *list.Element) {
 	delete(c.entries, ent.key)
 }
 
-func (c *barCache) put(k cacheKey, f *frame.Frame, rewrites uint64) {
+func (c *barCache) put(k cacheKey, f *frame.Frame, rewrites uint64, clean bool) {
 	n := frameBytes(f)
 	if n > c.maxBytes/4 {
 		return // one chunk must not flush the cache
@@ -111,7 +115,7 @@ func (c *barCache) put(k cacheKey, f *frame.Frame, rewrites uint64) {
 		}
 		c.remove(e)
 	}
-	c.entries[k] = c.lru.PushFront(&cacheEntry{key: k, f: f, bytes: n, rewrites: rewrites})
+	c.entries[k] = c.lru.PushFront(&cacheEntry{key: k, f: f, bytes: n, rewrites: rewrites, clean: clean})
 	c.bytes += n
 	for c.bytes > c.maxBytes {
 		c.remove(c.lru.Back())
@@ -142,19 +146,30 @@ func (c *barCache) invalidate(s Series, r grid.Range, width int64) {
 	}
 }
 
+// readResult is what read returns.
+type readResult struct {
+	f *frame.Frame
+	// cached is how many of f's bars came from the cache.
+	cached int
+	// pooled: f is pooled memory (see Result.Release).
+	pooled bool
+	// clean: every bar of f came from a cached chunk the conformance pipeline found
+	// clean (see cacheEntry.clean).
+	clean bool
+}
+
 // read serves pl.want from the cache tier and storage. Chunks that are fully covered
 // and closed come from the cache, or are read whole from storage and cached; the rest
 // is read from storage as requested. Consecutive chunks that need storage are read in
 // one call. rewrites is the series' rewrite count read with cov (0 from a store that is
-// not a RewriteCounter). It returns the frame, how many of its bars came from the
-// cache, and whether the frame is pooled memory (see Result.Release).
-func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uint64) (f *frame.Frame, cached int, pooled bool, err error) {
+// not a RewriteCounter).
+func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uint64) (readResult, error) {
 	width := p.chunkWidth(pl)
 	if p.cache == nil || (pl.want.End-pl.want.Start)/width > maxCachedRequestChunks {
 		// Large reads stream from storage in one call, as fast as a cache copy, and
 		// would only evict the hot recent chunks the cache is for.
 		f, err := p.store.Read(ctx, pl.series, pl.want)
-		return f, 0, false, err
+		return readResult{f: f}, err
 	}
 	closedEnd := ClosedEnd(p.clock.Now().Unix(), pl.series.Interval)
 	type piece struct {
@@ -164,6 +179,7 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uin
 	var (
 		pieces       []piece
 		hits, misses int
+		clean        = true       // every piece a clean cached chunk
 		run          grid.Range   // chunks to read from storage in one call
 		runCacheable []grid.Range // the whole, cacheable chunks of run
 	)
@@ -176,21 +192,24 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uin
 			return err
 		}
 		for _, ch := range runCacheable {
-			p.cache.put(cacheKey{pl.series, ch.Start}, f.Slice(f.SearchTS(ch.Start), f.SearchTS(ch.End)).Clone(), rewrites)
+			cf := f.Slice(f.SearchTS(ch.Start), f.SearchTS(ch.End)).Clone()
+			p.cache.put(cacheKey{pl.series, ch.Start}, cf, rewrites, p.chunkClean(pl, ch, cf))
 		}
 		want := run.Intersect(pl.want)
 		pieces = append(pieces, piece{f: f.Slice(f.SearchTS(want.Start), f.SearchTS(want.End))})
+		clean = false
 		run, runCacheable = grid.Range{}, nil
 		return nil
 	}
 	for ch := range pl.want.ChunkSeq(width) {
 		cacheable := ch.End <= closedEnd && cov.Covers(ch)
 		if cacheable {
-			if cf, ok := p.cache.get(cacheKey{pl.series, ch.Start}, rewrites); ok {
+			if cf, chunkClean, ok := p.cache.get(cacheKey{pl.series, ch.Start}, rewrites); ok {
 				if err := flush(); err != nil {
-					return nil, 0, false, err
+					return readResult{}, err
 				}
 				hits++
+				clean = clean && chunkClean
 				part := ch.Intersect(pl.want)
 				pieces = append(pieces, piece{f: cf.Slice(cf.SearchTS(part.Start), cf.SearchTS(part.End)), cached: true})
 				continue
@@ -211,14 +230,15 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uin
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, 0, false, err
+		return readResult{}, err
 	}
 	p.obs.Cache(hits, misses)
+	clean = clean && len(pieces) > 0
 	if len(pieces) == 1 {
 		if pieces[0].cached {
-			return p.frames.Clone(pieces[0].f), pieces[0].f.Len(), true, nil
+			return readResult{f: p.frames.Clone(pieces[0].f), cached: pieces[0].f.Len(), pooled: true, clean: clean}, nil
 		}
-		return pieces[0].f, 0, false, nil
+		return readResult{f: pieces[0].f}, nil
 	}
 	var schema frame.Schema
 	n := 0
@@ -229,19 +249,31 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uin
 		}
 	}
 	if len(schema.Fields) == 0 && n == 0 {
-		return &frame.Frame{}, 0, false, nil
+		return readResult{f: &frame.Frame{}}, nil
 	}
 	// The stitched answer is new memory the caller owns: pooled, so that a server
 	// that releases its results (Result.Release) does not allocate it per request.
-	out := p.frames.New(schema, n)
+	res := readResult{f: p.frames.New(schema, n), pooled: true, clean: clean}
 	for _, pc := range pieces {
 		if pc.f.Len() == 0 {
 			continue
 		}
-		out.AppendRows(pc.f, 0, pc.f.Len())
+		res.f.AppendRows(pc.f, 0, pc.f.Len())
 		if pc.cached {
-			cached += pc.f.Len()
+			res.cached += pc.f.Len()
 		}
 	}
-	return out, cached, true, nil
+	return res, nil
+}
+
+// chunkClean runs the conformance pipeline on a whole closed chunk about to be cached
+// and reports whether it found nothing at all: every grid point of ch present, in
+// order, with sane values. Any part of a clean chunk is then clean too, so answers made
+// only of such parts need no second pass (see Provider.check).
+func (p *Provider) chunkClean(pl plan, ch grid.Range, f *frame.Frame) bool {
+	if int64(f.Len()) != ch.Bars(pl.series.Interval) {
+		return false // a market gap (or a hole): the full pipeline reports it per answer
+	}
+	out, rep, err := conformance.Run(conformance.Input{Frame: f}, p.conformanceOptions(pl, ch))
+	return err == nil && rep.Clean() && out == f
 }

@@ -2,10 +2,18 @@ package seamless_test
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
 	"github.com/seamless-data/seamless/source/demo"
 )
@@ -106,4 +114,92 @@ func TestReleasedResultsAreReused(t *testing.T) {
 	}
 	wg.Wait()
 	seamless.Result{}.Release() // nothing to release
+}
+
+// TestCachedAnswersConformLikeStoredOnes: answers built from clean cached chunks skip
+// the second conformance pass, so they must be exactly what the full pass gives —
+// same bars, same flags and warnings, same refusals — for clean data, market gaps and
+// stored bars with findings, over aligned and unaligned ranges.
+func TestCachedAnswersConformLikeStoredOnes(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	e := newEnv(t, seamless.Config{CacheBytes: 8 << 20, TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))})
+	full, err := seamless.New(seamless.Config{Store: e.store, Sources: seamless.Sources{"demo": e.fetch},
+		Clock: e.clock, CacheBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { full.Close() })
+	ctx := context.Background()
+	if _, err := e.p.Fetch(ctx, req(day(6), day(2), seamless.AutoBackfill)); err != nil {
+		t.Fatal(err)
+	}
+	// A market gap (covered, no bars) and an hour with corrupt bars stored anyway.
+	if err := e.p.Import(ctx, node, iv, grid.R(day(5), day(5)+3600), nil); err != nil {
+		t.Fatal(err)
+	}
+	bad := grid.R(day(4), day(4)+3600)
+	f := demo.Bars(node, iv, bad)
+	f.Col("close").F64[7] = math.NaN()
+	f.Col("high").F64[20] = f.Col("low").F64[20] - 1
+	if err := e.p.Import(ctx, node, iv, bad, f, seamless.ImportPartialOK()); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		start := day(6) + rng.Int64N(4*1440-10)*iv + rng.Int64N(2)*rng.Int64N(iv)
+		end := min(start+(1+rng.Int64N(3000))*iv+rng.Int64N(2)*rng.Int64N(iv), day(2))
+		q := req(start, end, seamless.FailFast)
+		q.PartialOK = rng.IntN(2) == 0
+		want, wantErr := full.Fetch(ctx, q)
+		for pass := range 2 { // the second pass is served by the cache
+			got, err := e.p.Fetch(ctx, q)
+			if seamless.ErrorCode(err) != seamless.ErrorCode(wantErr) {
+				t.Fatalf("#%d %v pass %d: error %v, want %v", i, q.Range(), pass, err, wantErr)
+			}
+			if err != nil {
+				continue
+			}
+			gm, wm := got.Metadata, want.Metadata
+			if !reflect.DeepEqual(gm.ConformanceFlags, wm.ConformanceFlags) || !reflect.DeepEqual(gm.ConformanceWarnings, wm.ConformanceWarnings) ||
+				gm.Rows != wm.Rows || gm.CoverageRatio != wm.CoverageRatio {
+				t.Fatalf("#%d %v pass %d: metadata %+v, want %+v", i, q.Range(), pass, gm, wm)
+			}
+			if !framesEqual(got.Frame, want.Frame) {
+				t.Fatalf("#%d %v pass %d: bars differ from the uncached answer", i, q.Range(), pass)
+			}
+			got.Release()
+		}
+	}
+	// The shortcut was taken (and not always: the gap and the corrupt hour need the
+	// full pass).
+	used := map[bool]int{}
+	for _, sp := range exp.GetSpans() {
+		if sp.Name != "seamless.conformance" {
+			continue
+		}
+		for _, a := range sp.Attributes {
+			if a.Key == "prechecked" {
+				used[a.Value.AsBool()]++
+			}
+		}
+	}
+	if used[true] == 0 || used[false] == 0 {
+		t.Fatalf("conformance passes skipped / run: %d / %d, want some of each", used[true], used[false])
+	}
+}
+
+// framesEqual compares frames value by value, NaN equal to NaN.
+func framesEqual(a, b *frame.Frame) bool {
+	if a.Len() != b.Len() || len(a.Cols) != len(b.Cols) || !slices.Equal(a.TS, b.TS) {
+		return false
+	}
+	for k := range a.Cols {
+		x, y := a.Cols[k].F64, b.Cols[k].F64
+		for i := range x {
+			if x[i] != y[i] && !(math.IsNaN(x[i]) && math.IsNaN(y[i])) {
+				return false
+			}
+		}
+	}
+	return true
 }

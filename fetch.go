@@ -211,6 +211,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 
 	f, fromCache := frame.New(pl.schema, 0), 0
 	var release *releaser
+	prechecked := false
 	if !violated || policy.mode() != ViolationFailFast {
 		if _, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
 			if !missing.Empty() { // backfill (ours or another worker's) may have grown it
@@ -222,12 +223,15 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 			if domain.pointInTime() { // read no bar closed after as_of
 				rpl.want = pl.want.Intersect(grid.R(pl.want.Start, pl.closed.End))
 			}
-			read, cached, pooled, err := p.read(ctx, rpl, cov, rewrites)
-			if err == nil && (len(read.Cols) > 0 || read.Len() > 0) {
-				f, fromCache = read, cached
+			read, err := p.read(ctx, rpl, cov, rewrites)
+			if err == nil && (len(read.f.Cols) > 0 || read.f.Len() > 0) {
+				f, fromCache = read.f, read.cached
+				// Clean cached chunks that make up every grid point of the answer
+				// need no second conformance pass.
+				prechecked = read.clean && int64(f.Len()) == pl.closed.Bars(pl.series.Interval)
 			}
-			if err == nil && pooled {
-				release = &releaser{pool: &p.frames, frame: read}
+			if err == nil && read.pooled {
+				release = &releaser{pool: &p.frames, frame: read.f}
 			}
 			return err
 		}); err != nil {
@@ -238,7 +242,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 		f = f.Slice(0, f.SearchTS(pl.closed.End))
 	}
 	if f.Len() > 0 {
-		if f, err = p.check(ctx, pl, f, cov, cpolicy, req.PartialOK, &md); err != nil {
+		if f, err = p.check(ctx, pl, f, cov, cpolicy, req.PartialOK, prechecked, &md); err != nil {
 			return Result{}, err
 		}
 	}

@@ -77,16 +77,23 @@ func (p *Provider) conformanceOptions(pl plan, r grid.Range) conformance.Options
 // check runs the conformance pipeline on a response frame, records the report and
 // fills the metadata. It returns the normalised frame, or *conformance.PipelineError
 // when the policy blocks and partial_ok is off.
-func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.Set, policy conformance.Policy, partialOK bool, md *Metadata) (*frame.Frame, error) {
-	ctx, span := p.tracer.Start(ctx, "seamless.conformance", trace.WithAttributes(attribute.Int("rows", f.Len())))
+//
+// prechecked says f is exactly the grid points of pl.closed, all from cached chunks the
+// pipeline found clean when they were cached: the pass would find nothing and return f
+// itself, so its clean report is used without running it again.
+func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.Set, policy conformance.Policy, partialOK, prechecked bool, md *Metadata) (*frame.Frame, error) {
+	ctx, span := p.tracer.Start(ctx, "seamless.conformance", trace.WithAttributes(attribute.Int("rows", f.Len()), attribute.Bool("prechecked", prechecked)))
 	defer span.End()
-	opts := p.conformanceOptions(pl, pl.closed)
-	// Covered grid points without bars are market gaps: still reported as gap, and
-	// counted as known_gap so consumers can tell them from holes.
-	opts.KnownGaps = cov.IntersectRange(pl.closed)
-	out, rep, err := conformance.Run(conformance.Input{Frame: f}, opts)
-	if err != nil {
-		return nil, err
+	out, rep := f, conformance.Empty()
+	if !prechecked {
+		opts := p.conformanceOptions(pl, pl.closed)
+		// Covered grid points without bars are market gaps: still reported as gap, and
+		// counted as known_gap so consumers can tell them from holes.
+		opts.KnownGaps = cov.IntersectRange(pl.closed)
+		var err error
+		if out, rep, err = conformance.Run(conformance.Input{Frame: f}, opts); err != nil {
+			return nil, err
+		}
 	}
 	md.ConformanceFlags, md.ConformanceWarnings, md.ConformanceVersion = rep.FlagsCounts, rep.Warnings, ConformanceVersion
 	p.last.mu.Lock()
