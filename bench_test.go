@@ -109,6 +109,7 @@ func BenchmarkFetchCovered1000SLA(b *testing.B) {
 				if err != nil || res.Frame.Len() != 1000 || res.Metadata.Downgraded {
 					b.Fatalf("%v, %d rows, %+v", err, res.Frame.Len(), res.Metadata)
 				}
+				res.Release() // as the gateway does once an answer is written
 			}
 			reportBars(b, 1000)
 		})

@@ -144,22 +144,57 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 			}
 		}
 	}()
+	// Phases derive their deadlines from the request's context; the total deadline's
+	// own context is made only for work outside the phases that needs it.
 	parent := ctx
-	ctx, cancel := b.withTotal(ctx)
-	defer cancel()
+	total := &lazyTotal{b: b, parent: parent}
+	defer total.stop()
 
-	liveViolated, err := p.awaitLive(parent, ctx, b, strategy, domain, pl, now)
+	liveViolated, err := p.awaitLive(parent, b, strategy, domain, pl, now)
 	if err != nil {
 		return Result{}, err
 	}
-	var cov grid.Set
-	var rewrites uint64
-	violated, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
-		cov, rewrites, err = p.coverage(ctx, pl.series)
-		return err
+	var (
+		cov        grid.Set
+		rewrites   uint64
+		f          = frame.New(pl.schema, 0)
+		fromCache  int
+		release    *releaser
+		prechecked bool
+		read       bool // the bars were read with the coverage, in one storage phase
+	)
+	readBars := func(ctx context.Context) error {
+		rpl := pl
+		if domain.pointInTime() { // read no bar closed after as_of
+			rpl.want = pl.want.Intersect(grid.R(pl.want.Start, pl.closed.End))
+		}
+		res, err := p.read(ctx, rpl, cov, rewrites)
+		if err != nil {
+			return fmt.Errorf("read %v: %w", pl.want, err)
+		}
+		if len(res.f.Cols) > 0 || res.f.Len() > 0 {
+			f, fromCache = res.f, res.cached
+			// Clean cached chunks that make up every grid point of the answer need
+			// no second conformance pass.
+			prechecked = res.clean && int64(f.Len()) == pl.closed.Bars(pl.series.Interval)
+		}
+		if res.pooled {
+			release = &releaser{pool: &p.frames, frame: res.f}
+		}
+		read = true
+		return nil
+	}
+	violated, err := b.run(parent, PhaseStorage, func(ctx context.Context) (err error) {
+		if cov, rewrites, err = p.coverage(ctx, pl.series); err != nil {
+			return fmt.Errorf("read coverage: %w", err)
+		}
+		if cov.Missing(pl.closed).Empty() { // nothing to backfill: read now, in the same phase
+			return readBars(ctx)
+		}
+		return nil
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("%s: read coverage: %w", pl.series, err)
+		return Result{}, fmt.Errorf("%s: %w", pl.series, err)
 	}
 	violated = violated || liveViolated
 	missing := cov.Missing(pl.closed)
@@ -187,7 +222,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 				md.Backfill.Scheduled = p.schedule(pl, missing)
 				break
 			}
-			run, detached, err := p.syncBackfill(parent, ctx, b, pl, missing)
+			run, detached, err := p.syncBackfill(parent, b, pl, missing)
 			if err != nil {
 				return Result{}, err
 			}
@@ -209,40 +244,27 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 		}
 	}
 
-	f, fromCache := frame.New(pl.schema, 0), 0
-	var release *releaser
-	prechecked := false
-	if !violated || policy.mode() != ViolationFailFast {
-		if _, err := b.run(parent, ctx, PhaseStorage, func(ctx context.Context) (err error) {
+	if !read && (!violated || policy.mode() != ViolationFailFast) {
+		if _, err := b.run(parent, PhaseStorage, func(ctx context.Context) (err error) {
 			if !missing.Empty() { // backfill (ours or another worker's) may have grown it
 				if cov, rewrites, err = p.coverage(ctx, pl.series); err != nil {
-					return err
+					return fmt.Errorf("read coverage: %w", err)
 				}
 			}
-			rpl := pl
-			if domain.pointInTime() { // read no bar closed after as_of
-				rpl.want = pl.want.Intersect(grid.R(pl.want.Start, pl.closed.End))
-			}
-			read, err := p.read(ctx, rpl, cov, rewrites)
-			if err == nil && (len(read.f.Cols) > 0 || read.f.Len() > 0) {
-				f, fromCache = read.f, read.cached
-				// Clean cached chunks that make up every grid point of the answer
-				// need no second conformance pass.
-				prechecked = read.clean && int64(f.Len()) == pl.closed.Bars(pl.series.Interval)
-			}
-			if err == nil && read.pooled {
-				release = &releaser{pool: &p.frames, frame: read.f}
-			}
-			return err
+			return readBars(ctx)
 		}); err != nil {
-			return Result{}, fmt.Errorf("%s: read %v: %w", pl.series, pl.want, err)
+			return Result{}, fmt.Errorf("%s: %w", pl.series, err)
 		}
 	}
 	if domain.pointInTime() {
 		f = f.Slice(0, f.SearchTS(pl.closed.End))
 	}
 	if f.Len() > 0 {
-		if f, err = p.check(ctx, pl, f, cov, cpolicy, req.PartialOK, prechecked, &md); err != nil {
+		cctx := parent
+		if p.schemas != nil { // a registry call: bounded by the total deadline
+			cctx = total.get()
+		}
+		if f, err = p.check(cctx, pl, f, cov, cpolicy, req.PartialOK, prechecked, &md); err != nil {
 			return Result{}, err
 		}
 	}
@@ -262,7 +284,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 		md.DatasetFingerprint = fingerprint.Dataset(f, fingerprint.Meta{NodeID: md.NodeID, Interval: md.Interval, CoverageBounds: md.CoverageBounds})
 	}
 	if domain.pointInTime() {
-		uri, err := p.artifacts.Publish(ctx, ArtifactRequest{Series: pl.series, Range: pl.want, Frame: f, AsOf: now, ConformanceFlags: md.ConformanceFlags})
+		uri, err := p.artifacts.Publish(total.get(), ArtifactRequest{Series: pl.series, Range: pl.want, Frame: f, AsOf: now, ConformanceFlags: md.ConformanceFlags})
 		if err != nil {
 			return Result{}, fmt.Errorf("%s: publish artifact: %w", pl.series, err)
 		}
@@ -276,7 +298,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 	ds = append(ds, p.judge(req, policy, domain, &md, now)...)
 	if d, ok := merge(ds); ok {
 		md.Downgraded, md.DowngradeMode, md.DowngradeReason = true, d.mode, d.reason
-		p.log.WarnContext(ctx, "seamless.sla.downgrade", "node_id", req.NodeID, "interval", req.Interval,
+		p.log.WarnContext(parent, "seamless.sla.downgrade", "node_id", req.NodeID, "interval", req.Interval,
 			"range", pl.want.String(), "mode", d.mode, "reason", d.reason, "coverage_ratio", md.CoverageRatio)
 	}
 	md.SLAPhases = b.phases()
@@ -338,18 +360,18 @@ func barsIn(s grid.Set, interval int64) int64 {
 // total budgets. The work runs under the provider's background context, so when a
 // budget runs out under partial_fill or hold the request returns and the work keeps
 // going (detached); under fail_fast, or when the caller gives up, it is cancelled.
-func (p *Provider) syncBackfill(parent, ctx context.Context, b *budgets, pl plan, missing grid.Set) (backfillRun, bool, error) {
+func (p *Provider) syncBackfill(parent context.Context, b *budgets, pl plan, missing grid.Set) (backfillRun, bool, error) {
 	work, cancelWork, ok := p.background()
 	if !ok {
 		return backfillRun{}, false, ErrClosed
 	}
-	_, span := b.span(ctx, PhaseBackfill)
+	_, span := b.span(parent, PhaseBackfill)
 	defer span.End()
 	// Upstream spans of the (possibly detached) work are children of this span.
 	work = trace.ContextWithSpanContext(work, span.SpanContext())
 	// The budget starts before the work does, so the deadline is armed before any
 	// upstream call can be made (and before a test's fake clock can move past it).
-	pctx, pcancel := b.phaseCtx(ctx, PhaseBackfill)
+	pctx, pcancel := b.phaseCtx(parent, PhaseBackfill)
 	defer pcancel()
 	start := b.clock.Now()
 	stop := context.AfterFunc(parent, cancelWork)
@@ -373,7 +395,7 @@ func (p *Provider) syncBackfill(parent, ctx context.Context, b *budgets, pl plan
 			<-done
 			return backfillRun{}, false, parent.Err()
 		}
-		if err := b.exceeded(b.expired(ctx, PhaseBackfill)); err != nil {
+		if err := b.exceeded(b.expired(PhaseBackfill)); err != nil {
 			cancelWork()
 			<-done
 			return backfillRun{}, false, err
@@ -460,22 +482,52 @@ func (b *budgets) budgetMS(phase string) int64 {
 	return 0
 }
 
-// withTotal bounds the whole request by total_deadline_ms.
-func (b *budgets) withTotal(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ms := b.policy.TotalDeadlineMS; ms > 0 {
-		return b.clock.WithDeadline(ctx, b.began.Add(time.Duration(ms)*time.Millisecond))
-	}
-	return context.WithCancel(ctx)
+// totalDeadline is the instant total_deadline_ms ends the request, if it is set.
+func (b *budgets) totalDeadline() (time.Time, bool) {
+	ms := b.policy.TotalDeadlineMS
+	return b.began.Add(time.Duration(ms) * time.Millisecond), ms > 0
 }
 
-// phaseCtx bounds ctx by what is left of the phase's budget.
-func (b *budgets) phaseCtx(ctx context.Context, phase string) (context.Context, context.CancelFunc) {
-	ms := b.budgetMS(phase)
-	if ms <= 0 {
-		return context.WithCancel(ctx)
+// phaseCtx bounds parent by what is left of the phase's budget and by the total
+// deadline, whichever ends first: one timer per phase.
+func (b *budgets) phaseCtx(parent context.Context, phase string) (context.Context, context.CancelFunc) {
+	deadline, ok := b.totalDeadline()
+	if ms := b.budgetMS(phase); ms > 0 {
+		left := time.Duration(ms)*time.Millisecond - b.spent[phase]
+		if d := b.clock.Now().Add(left); !ok || d.Before(deadline) {
+			deadline, ok = d, true
+		}
 	}
-	left := time.Duration(ms)*time.Millisecond - b.spent[phase]
-	return b.clock.WithDeadline(ctx, b.clock.Now().Add(left))
+	if !ok {
+		return context.WithCancel(parent)
+	}
+	return b.clock.WithDeadline(parent, deadline)
+}
+
+// lazyTotal is the request's context bounded by total_deadline_ms, made on first use:
+// an answer that never leaves its phases needs no timer for it.
+type lazyTotal struct {
+	b      *budgets
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (t *lazyTotal) get() context.Context {
+	if t.ctx == nil {
+		if d, ok := t.b.totalDeadline(); ok {
+			t.ctx, t.cancel = t.b.clock.WithDeadline(t.parent, d)
+		} else {
+			t.ctx, t.cancel = context.WithCancel(t.parent)
+		}
+	}
+	return t.ctx
+}
+
+func (t *lazyTotal) stop() {
+	if t.cancel != nil {
+		t.cancel()
+	}
 }
 
 func (b *budgets) spend(phase string, since time.Time) {
@@ -485,8 +537,8 @@ func (b *budgets) spend(phase string, since time.Time) {
 // run executes fn under the phase's remaining budget (and the total deadline). It
 // reports whether a budget ran out; the error is fn's own failure, or
 // *SeamlessSLAExceeded when a budget ran out under fail_fast.
-func (b *budgets) run(parent, ctx context.Context, phase string, fn func(context.Context) error) (bool, error) {
-	pctx, cancel := b.phaseCtx(ctx, phase)
+func (b *budgets) run(parent context.Context, phase string, fn func(context.Context) error) (bool, error) {
+	pctx, cancel := b.phaseCtx(parent, phase)
 	defer cancel()
 	pctx, span := b.span(pctx, phase)
 	defer span.End()
@@ -502,14 +554,14 @@ func (b *budgets) run(parent, ctx context.Context, phase string, fn func(context
 		}
 		return false, err
 	}
-	return true, b.exceeded(b.expired(ctx, phase))
+	return true, b.exceeded(b.expired(phase))
 }
 
 // expired describes the budget that ended a phase: the total deadline when that is
 // what fired, else the phase's own.
-func (b *budgets) expired(ctx context.Context, phase string) SLAViolation {
+func (b *budgets) expired(phase string) SLAViolation {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	if ctx.Err() != nil {
+	if total, ok := b.totalDeadline(); ok && !b.clock.Now().Before(total) {
 		return SLAViolation{Phase: PhaseTotal, ElapsedMS: ms(b.clock.Now().Sub(b.began)), BudgetMS: b.policy.TotalDeadlineMS}
 	}
 	return SLAViolation{Phase: phase, ElapsedMS: ms(b.spent[phase]), BudgetMS: b.budgetMS(phase)}
@@ -548,7 +600,7 @@ const defaultLiveWait = 2 * time.Second
 // that bar to close and be stored, so the storage read serves it and no REST call is
 // needed. A bar the feed missed is left to the backfill tier. It reports whether the
 // live budget ran out (under partial_fill or hold).
-func (p *Provider) awaitLive(parent, ctx context.Context, b *budgets, strategy Strategy, domain Domain, pl plan, now time.Time) (bool, error) {
+func (p *Provider) awaitLive(parent context.Context, b *budgets, strategy Strategy, domain Domain, pl plan, now time.Time) (bool, error) {
 	if p.live == nil || strategy != Seamless || domain.pointInTime() || !p.live.Serves(pl.series) {
 		return false, nil
 	}
@@ -558,14 +610,14 @@ func (p *Provider) awaitLive(parent, ctx context.Context, b *budgets, strategy S
 		return false, nil // historical: nothing live to wait for
 	}
 	if err := p.live.Subscribe(pl.series); err != nil {
-		p.log.WarnContext(ctx, "seamless.live.subscribe_failed", "node_id", pl.series.NodeID, "err", err)
+		p.log.WarnContext(parent, "seamless.live.subscribe_failed", "node_id", pl.series.NodeID, "err", err)
 		return false, nil
 	}
 	last := closedEnd - iv
 	if !pl.closed.Contains(last) {
 		return false, nil
 	}
-	return b.run(parent, ctx, PhaseLive, func(ctx context.Context) error {
+	return b.run(parent, PhaseLive, func(ctx context.Context) error {
 		if b.budgetMS(PhaseLive) <= 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, defaultLiveWait)
