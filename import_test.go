@@ -148,3 +148,25 @@ var (
 	_ *seamless.ConformancePipelineError = (*conformance.PipelineError)(nil)
 	_ seamless.ConformanceReport         = conformance.Empty()
 )
+
+// BenchmarkMetadataJSON: the metadata document every answer carries, through
+// json.Marshal (which re-validates a MarshalJSON method's output) and directly, as the
+// gateway writes it.
+func BenchmarkMetadataJSON(b *testing.B) {
+	stale := int64(1200)
+	md := seamless.Metadata{NodeID: node, Interval: iv, RequestedRange: [2]int64{0, 60000}, Strategy: seamless.FailFast, Rows: 1000,
+		CoverageRatio: 1, StalenessMS: &stale, ConformanceFlags: map[string]int{}, ConformanceWarnings: []string{},
+		ConformanceVersion: "v2", SLAPhases: map[string]float64{"storage_wait": 0.1, "total": 0.2}}
+	for name, marshal := range map[string]func() ([]byte, error){
+		"json.Marshal": func() ([]byte, error) { return json.Marshal(md) },
+		"MarshalJSON":  md.MarshalJSON,
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := marshal(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

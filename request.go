@@ -159,38 +159,33 @@ type Metadata struct {
 	AsOf          string `json:"as_of,omitempty"`
 }
 
-// MarshalJSON writes the metadata with every SPEC §2 key present: empty optional
-// strings are null rather than missing, so that consumers see one shape.
+// MarshalJSON writes the metadata with every SPEC §2 key present: the optional
+// strings a request did not produce are null rather than missing, so that consumers
+// see one shape. (The struct is encoded once; the absent keys are appended.)
 func (m Metadata) MarshalJSON() ([]byte, error) {
 	type plain Metadata // without this method
-	null := func(s string) *string {
-		if s == "" {
-			return nil
-		}
-		return &s
+	b, err := json.Marshal(plain(m))
+	if err != nil || len(b) < 2 || b[len(b)-1] != '}' {
+		return b, err
 	}
-	phases := m.SLAPhases
-	if phases == nil {
-		phases = map[string]float64{}
-	}
-	// The outer fields shadow plain's omitempty ones of the same JSON name.
-	return json.Marshal(struct {
-		plain
-		ConformanceVersion *string            `json:"conformance_version"`
-		DatasetFingerprint *string            `json:"dataset_fingerprint"`
-		ManifestURI        *string            `json:"manifest_uri"`
-		DowngradeMode      *string            `json:"downgrade_mode"`
-		DowngradeReason    *string            `json:"downgrade_reason"`
-		SLAPhases          map[string]float64 `json:"sla_phases"`
-		WorldID            *string            `json:"world_id"`
-		ExecutionDomain    *string            `json:"execution_domain"`
-		RequestedAsOf      *string            `json:"requested_as_of"`
-		AsOf               *string            `json:"as_of"`
+	b = b[:len(b)-1]
+	for _, f := range [...]struct {
+		key   string
+		value string
 	}{
-		plain(m), null(m.ConformanceVersion), null(m.DatasetFingerprint), null(m.ManifestURI),
-		null(string(m.DowngradeMode)), null(m.DowngradeReason), phases, null(m.WorldID),
-		null(string(m.ExecutionDomain)), null(m.RequestedAsOf), null(m.AsOf),
-	})
+		{"conformance_version", m.ConformanceVersion}, {"dataset_fingerprint", m.DatasetFingerprint},
+		{"manifest_uri", m.ManifestURI}, {"downgrade_mode", string(m.DowngradeMode)},
+		{"downgrade_reason", m.DowngradeReason}, {"world_id", m.WorldID},
+		{"execution_domain", string(m.ExecutionDomain)}, {"requested_as_of", m.RequestedAsOf}, {"as_of", m.AsOf},
+	} {
+		if f.value == "" {
+			b = append(append(append(b, `,"`...), f.key...), `":null`...)
+		}
+	}
+	if len(m.SLAPhases) == 0 {
+		b = append(b, `,"sla_phases":{}`...)
+	}
+	return append(b, '}'), nil
 }
 
 // TierCounts counts the bars served from each tier.

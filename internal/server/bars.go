@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,7 +59,7 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every writer below is done with the frame when it returns.
 	defer res.Release()
-	md, err := json.Marshal(res.Metadata)
+	md, err := res.Metadata.MarshalJSON() // direct: json.Marshal would re-validate it
 	if err != nil {
 		fail(w, err)
 		return
