@@ -358,7 +358,7 @@ func (p *Provider) Import(ctx context.Context, nodeID string, interval int64, r 
 			}
 		}
 	}
-	if blocking := o.policy.Blocking(rep); len(blocking) > 0 && !o.partialOK {
+	if blocking := o.policy.Blocking(rep); o.policy.Refuses(blocking, o.partialOK) {
 		return &conformance.PipelineError{Report: rep, Blocking: blocking}
 	}
 	defer p.cache.invalidate(pl.series, r, p.chunkWidth(pl))

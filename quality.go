@@ -105,7 +105,7 @@ func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.
 			p.log.Warn("seamless.conformance.archive_failed", "node_id", pl.series.NodeID, "err", err)
 		}
 	}
-	if blocking := policy.Blocking(rep); len(blocking) > 0 && !partialOK {
+	if blocking := policy.Blocking(rep); policy.Refuses(blocking, partialOK) {
 		return nil, &conformance.PipelineError{Report: rep, Blocking: blocking}
 	}
 	if p.schemas != nil {

@@ -100,6 +100,16 @@ func TestMarketGapsAreKnownGaps(t *testing.T) {
 	if _, err := e.p.Fetch(ctx, r); seamless.ErrorCode(err) != "conformance_blocked" {
 		t.Fatalf("strict-blocking let a gap through: %v", err)
 	}
+	// Its partial_ok: false (presets.yaml) refuses even a request with partial_ok; the
+	// default preset lets such a request have the normalised bars.
+	r.PartialOK = true
+	if _, err := e.p.Fetch(ctx, r); seamless.ErrorCode(err) != "conformance_blocked" {
+		t.Fatalf("strict-blocking with partial_ok let a gap through: %v", err)
+	}
+	r.Conformance = "permissive-dev"
+	if _, err := e.p.Fetch(ctx, r); err != nil {
+		t.Fatalf("permissive-dev: %v", err)
+	}
 }
 
 // TestFingerprintSameAcrossStores: the same data served from the memory store and the

@@ -1,8 +1,12 @@
 package conformance
 
 import (
+	_ "embed"
 	"fmt"
 	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // ErrorCode is the stable error code of a blocked response (SPEC §2, HTTP 422).
@@ -11,11 +15,14 @@ const ErrorCode = "conformance_blocked"
 // Policy decides which findings block a response. The zero Policy blocks nothing.
 type Policy struct {
 	// Name is the preset name, for logs and metadata.
-	Name string
+	Name string `yaml:"-"`
 	// Block lists the flags that block.
-	Block []string
+	Block []string `yaml:"block"`
 	// All blocks on every flag and on any warning, as the reference does.
-	All bool
+	All bool `yaml:"block_all"`
+	// AllowPartial lets a request's partial_ok serve the normalised frame despite
+	// blocking findings; without it they refuse the response regardless.
+	AllowPartial bool `yaml:"partial_ok"`
 }
 
 // Preset names.
@@ -25,31 +32,66 @@ const (
 	PermissivePreset = "permissive-dev"
 )
 
-// DefaultPolicy blocks on the findings that mean corrupt data and reports the rest.
-func DefaultPolicy() Policy {
-	return Policy{Name: DefaultPreset, Block: []string{
-		MissingColumn, DtypeMismatch, InvalidTimestamp, NonFinite,
-		OHLCInconsistent, NegativeVolume, InvalidEnum,
-	}}
+//go:embed presets.yaml
+var presetsYAML string
+
+var presets = mustLoadPresets(presetsYAML)
+
+func mustLoadPresets(doc string) map[string]Policy {
+	var out map[string]Policy
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&out); err != nil {
+		panic("conformance: embedded presets.yaml: " + err.Error())
+	}
+	for name, p := range out {
+		for _, f := range p.Block {
+			if !slices.Contains(flagNames[:], f) {
+				panic(fmt.Sprintf("conformance: embedded preset %s blocks unknown flag %q", name, f))
+			}
+		}
+		p.Name = name
+		out[name] = p
+	}
+	for _, name := range []string{DefaultPreset, StrictPreset, PermissivePreset} {
+		if _, ok := out[name]; !ok {
+			panic("conformance: embedded presets.yaml lacks " + name)
+		}
+	}
+	return out
 }
 
-// StrictPolicy (preset strict-blocking) blocks on every flag and warning.
-func StrictPolicy() Policy { return Policy{Name: StrictPreset, All: true} }
+func preset(name string) Policy {
+	p := presets[name]
+	p.Block = slices.Clone(p.Block)
+	return p
+}
+
+// DefaultPolicy blocks on the findings that mean corrupt data and reports the rest.
+func DefaultPolicy() Policy { return preset(DefaultPreset) }
+
+// StrictPolicy (preset strict-blocking) blocks on every flag and warning, even for
+// requests with partial_ok.
+func StrictPolicy() Policy { return preset(StrictPreset) }
 
 // PermissivePolicy (preset permissive-dev) blocks on nothing.
-func PermissivePolicy() Policy { return Policy{Name: PermissivePreset} }
+func PermissivePolicy() Policy { return preset(PermissivePreset) }
 
 // PolicyByName returns the preset of that name; "" is the default.
 func PolicyByName(name string) (Policy, error) {
-	switch name {
-	case "", DefaultPreset:
-		return DefaultPolicy(), nil
-	case StrictPreset:
-		return StrictPolicy(), nil
-	case PermissivePreset:
-		return PermissivePolicy(), nil
+	if name == "" {
+		name = DefaultPreset
 	}
-	return Policy{}, fmt.Errorf("unknown conformance policy %q (want %s, %s or %s)", name, DefaultPreset, StrictPreset, PermissivePreset)
+	if _, ok := presets[name]; !ok {
+		return Policy{}, fmt.Errorf("unknown conformance policy %q (want %s, %s or %s)", name, DefaultPreset, StrictPreset, PermissivePreset)
+	}
+	return preset(name), nil
+}
+
+// Refuses reports whether findings that block under p refuse a response whose request
+// set partial_ok to partialOK.
+func (p Policy) Refuses(blocking []string, partialOK bool) bool {
+	return len(blocking) > 0 && (!partialOK || !p.AllowPartial)
 }
 
 // warningsFinding stands for a report's warnings in the result of Blocking.

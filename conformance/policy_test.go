@@ -113,3 +113,48 @@ func TestMerge(t *testing.T) {
 		t.Fatalf("Merge() = %+v", e)
 	}
 }
+
+// TestPresetsFromYAML: the presets come from presets.yaml with the reference's
+// partial_ok: strict-blocking refuses even requests with partial_ok, the others let
+// partial_ok serve the normalised frame.
+func TestPresetsFromYAML(t *testing.T) {
+	blocking := []string{NonFinite}
+	for _, tc := range []struct {
+		policy                Policy
+		allowPartial          bool
+		refuse, refusePartial bool
+	}{
+		{DefaultPolicy(), true, true, false},
+		{StrictPolicy(), false, true, true},
+		{PermissivePolicy(), true, true, false},
+	} {
+		if tc.policy.AllowPartial != tc.allowPartial {
+			t.Errorf("%s: partial_ok %v", tc.policy.Name, tc.policy.AllowPartial)
+		}
+		if got := tc.policy.Refuses(blocking, false); got != tc.refuse {
+			t.Errorf("%s refuses without partial_ok: %v", tc.policy.Name, got)
+		}
+		if got := tc.policy.Refuses(blocking, true); got != tc.refusePartial {
+			t.Errorf("%s refuses with partial_ok: %v", tc.policy.Name, got)
+		}
+		if tc.policy.Refuses(nil, false) {
+			t.Errorf("%s refuses without findings", tc.policy.Name)
+		}
+	}
+	// Callers get copies: changing one does not change the preset.
+	p := DefaultPolicy()
+	p.Block[0] = "changed"
+	if DefaultPolicy().Block[0] == "changed" {
+		t.Fatal("DefaultPolicy shares its flag list")
+	}
+	for _, bad := range []string{"default: {block: [nope]}\nstrict-blocking: {}\npermissive-dev: {}", "default: {blok: []}", "strict-blocking: {}"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("presets %q loaded", bad)
+				}
+			}()
+			mustLoadPresets(bad)
+		}()
+	}
+}

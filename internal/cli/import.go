@@ -81,9 +81,13 @@ covers [first ts, last ts + interval).`,
 					rt.log.Warn("seamless.conformance.archive_failed", "node_id", series.node, "err", err)
 				}
 			}
-			if blocking := policy.Blocking(rep); len(blocking) > 0 && !partialOK {
-				return g.fail(fmt.Errorf("%s: import refused, nothing stored (use --partial-ok to store the normalised rows): %w",
-					args[0], &conformance.PipelineError{Report: rep, Blocking: blocking}), false)
+			if blocking := policy.Blocking(rep); policy.Refuses(blocking, partialOK) {
+				hint := "use --partial-ok to store the normalised rows"
+				if !policy.AllowPartial {
+					hint = "the " + policy.Name + " preset refuses them even with --partial-ok"
+				}
+				return g.fail(fmt.Errorf("%s: import refused, nothing stored (%s): %w",
+					args[0], hint, &conformance.PipelineError{Report: rep, Blocking: blocking}), false)
 			}
 			r, err := csvio.CoveredRange(f, series.interval)
 			if err != nil {
