@@ -15,7 +15,10 @@ import (
 	"github.com/seamless-data/seamless/telemetry"
 )
 
-func TestProviderMetrics(t *testing.T) {
+// metricsProvider is a demo Provider observed by the metrics of a fresh registry; it
+// is closed when the test ends.
+func metricsProvider(t *testing.T) (*prometheus.Registry, *telemetry.Metrics, *seamless.Provider) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	m, err := telemetry.New(reg)
 	if err != nil {
@@ -26,7 +29,12 @@ func TestProviderMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
+	return reg, m, p
+}
+
+func TestProviderMetrics(t *testing.T) {
+	reg, m, p := metricsProvider(t)
 	ctx := context.Background()
 	node := "ohlcv:demo:BTC/USD:1m"
 	s := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
@@ -92,17 +100,7 @@ domain_gate_holds_total{reason="coverage_breach"} 1
 // histogram (the latency SLO must see slow failures), and bars answered from the cache
 // tier are counted under tier="cache".
 func TestFailedRequestsTimedAndTiersCounted(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m, err := telemetry.New(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, _ := demo.New(demo.Options{})
-	p, err := seamless.New(seamless.Config{Store: memstore.New(), Sources: seamless.Sources{"demo": src}, Observer: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	reg, _, p := metricsProvider(t)
 	ctx := context.Background()
 	s := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	failing := seamless.Request{NodeID: "ohlcv:demo:ETH/USD:1m", Interval: 60, Start: s, End: s + 3600, Strategy: seamless.FailFast}
