@@ -1,11 +1,9 @@
 package leaseapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/internal/jsonhttp"
 )
 
 // Client is a seamless.Coordinator backed by a remote lease API.
@@ -37,39 +36,21 @@ type wireError struct {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
+	status, b, err := jsonhttp.Do(ctx, c.http, jsonhttp.Request{Method: method, URL: c.base + path, Body: body, Limit: 1 << 20})
 	if err != nil {
 		return fmt.Errorf("lease API %s: %w", path, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("lease API %s: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var we wireError
 		json.Unmarshal(b, &we)
 		switch {
-		case resp.StatusCode == http.StatusConflict && we.Error.Code == "lease_lost":
+		case status == http.StatusConflict && we.Error.Code == "lease_lost":
 			return fmt.Errorf("lease API %s: %w: %s", path, seamless.ErrLeaseLost, we.Error.Message)
-		case resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusNotFound:
+		case status == http.StatusConflict || status == http.StatusNotFound:
 			// 404 and 409 both mean "held elsewhere" in the reference protocol.
 			return fmt.Errorf("lease API %s: %w: %s", path, seamless.ErrLeaseHeld, we.Error.Message)
 		}
-		return fmt.Errorf("lease API %s: HTTP %d %s: %s", path, resp.StatusCode, we.Error.Code, we.Error.Message)
+		return fmt.Errorf("lease API %s: HTTP %d %s: %s", path, status, we.Error.Code, we.Error.Message)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

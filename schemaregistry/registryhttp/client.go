@@ -1,16 +1,15 @@
 package registryhttp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/seamless-data/seamless/internal/jsonhttp"
 	sr "github.com/seamless-data/seamless/schemaregistry"
 )
 
@@ -57,40 +56,16 @@ func (e *Error) Is(target error) bool {
 func seg(s string) string { return url.PathEscape(s) }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
+	status, data, err := jsonhttp.Do(ctx, c.http, jsonhttp.Request{Method: method, URL: c.base + path, Body: body, Token: c.token, Limit: 64 << 20})
 	if err != nil {
 		return fmt.Errorf("schema registry %s: %w", c.base, err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("schema registry %s: %w", c.base, err)
-	}
-	if resp.StatusCode/100 != 2 {
+	if status/100 != 2 {
 		var eb ErrorBody
-		e := &Error{Status: resp.StatusCode, ErrCode: sr.CodeInternal, Message: fmt.Sprintf("%s %s: HTTP %d", method, path, resp.StatusCode)}
+		e := &Error{Status: status, ErrCode: sr.CodeInternal, Message: fmt.Sprintf("%s %s: HTTP %d", method, path, status)}
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
 			e.ErrCode, e.Message, e.Messages = eb.Error.Code, eb.Error.Message, eb.Error.Messages
-		} else if resp.StatusCode == http.StatusUnauthorized {
+		} else if status == http.StatusUnauthorized {
 			e.ErrCode = "unauthorized"
 		}
 		return e
