@@ -227,13 +227,18 @@ type RegisterResponse struct {
 	Existing    bool   `json:"existing"`
 }
 
-func (h *handler) register(w http.ResponseWriter, r *http.Request) {
+// subjectAndSchema reads the subject of the path and the schema of the body.
+func subjectAndSchema(r *http.Request) (string, sr.Schema, error) {
 	subject, err := subjectOf(r)
 	if err != nil {
-		fail(w, err)
-		return
+		return "", sr.Schema{}, err
 	}
 	s, err := readSchema(r)
+	return subject, s, err
+}
+
+func (h *handler) register(w http.ResponseWriter, r *http.Request) {
+	subject, s, err := subjectAndSchema(r)
 	if err != nil {
 		fail(w, err)
 		return
@@ -314,12 +319,7 @@ type CompatibilityResponse struct {
 }
 
 func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
-	subject, err := subjectOf(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	s, err := readSchema(r)
+	subject, s, err := subjectAndSchema(r)
 	if err != nil {
 		fail(w, err)
 		return
