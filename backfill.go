@@ -256,10 +256,13 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 			}
 			return &UpstreamError{Series: pl.series, Chunk: chunk, Attempts: attempts, Err: err}
 		}
-		err = p.store.Write(ctx, Write{Series: pl.series, Range: r, Frame: f, Token: lease.Token})
-		p.cache.invalidate(pl.series, r, p.chunkWidth(pl))
-		if err != nil {
-			return fmt.Errorf("%s: write %v: %w", pl.series, r, err)
+		covered := p.settled(pl, r, f)
+		if !covered.Empty() {
+			err = p.store.Write(ctx, Write{Series: pl.series, Range: covered, Frame: f, Token: lease.Token})
+			p.cache.invalidate(pl.series, covered, p.chunkWidth(pl))
+			if err != nil {
+				return fmt.Errorf("%s: write %v: %w", pl.series, covered, err)
+			}
 		}
 		out.bars += f.Len()
 		out.fetched = out.fetched.Add(r)
@@ -270,6 +273,24 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 		}
 	}
 	return nil
+}
+
+// settled is the part of r that a fetch returning f makes covered: all of r, except
+// that bars which closed within the settle window and came after the last bar f holds
+// may not be published upstream yet, so that tail is left uncovered and asked for
+// again by a later request instead of being recorded as a market gap for good.
+func (p *Provider) settled(pl plan, r grid.Range, f *frame.Frame) grid.Range {
+	iv := pl.series.Interval
+	// Bars opening at or after recent closed within the settle window (ts+iv > now-settle).
+	recent := grid.FloorAlign(p.clock.Now().Add(-p.cfg.SettleWindow).Unix(), iv)
+	if r.End <= recent {
+		return r
+	}
+	end := max(r.Start, min(recent, r.End))
+	if n := f.Len(); n > 0 {
+		end = max(end, f.TS[n-1]+iv)
+	}
+	return grid.R(r.Start, end)
 }
 
 // keepalive renews the lease every third of its TTL until stopped. If a renewal fails

@@ -225,6 +225,12 @@ type BackfillConfig struct {
 	// counts as a failed attempt (retried up to MaxAttempts), so a hung upstream cannot
 	// keep its chunk's lease renewed forever. Not in the reference.
 	AttemptTimeout time.Duration
+	// SettleWindow is how long after closing a bar may still be missing upstream
+	// because the source has not published it yet: bars of the last SettleWindow that
+	// a fetch did not return are not recorded as covered (a market gap), so a later
+	// request asks for them again. Not in the reference, which recorded them as empty
+	// for good.
+	SettleWindow time.Duration
 }
 
 // DefaultBackfillConfig returns the reference's BackfillConfig defaults.
@@ -238,6 +244,7 @@ func DefaultBackfillConfig() BackfillConfig {
 		SingleFlightTTL:       60 * time.Second,
 		DistributedLeaseTTL:   120 * time.Second,
 		AttemptTimeout:        2 * time.Minute,
+		SettleWindow:          5 * time.Minute,
 	}
 }
 
@@ -266,6 +273,9 @@ func (c BackfillConfig) withDefaults() BackfillConfig {
 	}
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = d.AttemptTimeout
+	}
+	if c.SettleWindow <= 0 {
+		c.SettleWindow = d.SettleWindow
 	}
 	return c
 }
