@@ -239,6 +239,20 @@ func TestPartialFillSchedulesBackgroundWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFrame(t, res.Frame, grid.R(day(1), day(0)), 1440)
+	// partial_fill fetched each missing chunk once, in the background only; a repeat
+	// partial_fill and an auto_backfill of the now covered day fetch nothing.
+	calls := len(e.fetch.Calls())
+	if calls != 2 {
+		t.Fatalf("%d upstream calls for 2 scheduled chunks: %v", calls, e.fetch.Calls())
+	}
+	for _, st := range []seamless.Strategy{seamless.PartialFill, seamless.AutoBackfill} {
+		if _, err := e.p.Fetch(ctx, req(day(1), day(0), st)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(e.fetch.Calls()); n != calls {
+		t.Fatalf("covered day fetched again: %d more upstream calls", n-calls)
+	}
 }
 
 func TestPartialFillStopsOnClose(t *testing.T) {

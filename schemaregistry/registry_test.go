@@ -363,8 +363,8 @@ func TestPromotionWindow(t *testing.T) {
 	if _, err := f.reg.Promote(ctx, node, sr.PromoteRequest{Force: true}); sr.ErrorCode(err) != sr.CodeBadRequest {
 		t.Errorf("forced without reason: %v", err)
 	}
-	rec, err := f.reg.Promote(ctx, node, sr.PromoteRequest{Force: true, Reason: "hotfix", Bundle: "sha256:abc"})
-	if err != nil || !rec.Forced || rec.Reason != "hotfix" || rec.Bundle != "sha256:abc" {
+	rec, err := f.reg.Promote(ctx, node, sr.PromoteRequest{Force: true, Reason: "hotfix", Bundle: bundleA})
+	if err != nil || !rec.Forced || rec.Reason != "hotfix" || rec.Bundle != bundleA {
 		t.Errorf("forced promotion: %+v, %v", rec, err)
 	}
 }
@@ -381,7 +381,7 @@ func TestAuditTrail(t *testing.T) {
 	if _, err := f.reg.SetCompatibility(alice, node, sr.Full); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.reg.Promote(sr.WithActor(ctx, "bob"), node, sr.PromoteRequest{Force: true, Reason: "go live", Bundle: "sha256:b"}); err != nil {
+	if _, err := f.reg.Promote(sr.WithActor(ctx, "bob"), node, sr.PromoteRequest{Force: true, Reason: "go live", Bundle: bundleB}); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := f.reg.Audit(ctx, sr.AuditQuery{})
@@ -389,7 +389,7 @@ func TestAuditTrail(t *testing.T) {
 		t.Fatalf("Audit = %d records, %v", len(recs), err)
 	}
 	p := recs[2]
-	if p.Action != sr.ActionPromote || p.Actor != "bob" || !p.Forced || p.Reason != "go live" || p.Bundle != "sha256:b" ||
+	if p.Action != sr.ActionPromote || p.Actor != "bob" || !p.Forced || p.Reason != "go live" || p.Bundle != bundleB ||
 		!p.Time.Equal(t0.Add(time.Hour)) || p.Mode != sr.Strict || p.PrevHash != recs[1].Hash {
 		t.Errorf("promotion record = %+v", p)
 	}
@@ -459,5 +459,27 @@ func TestBundle(t *testing.T) {
 	}
 	if _, err := sr.BundleDir(filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing directory accepted")
+	}
+}
+
+// Bundle fingerprints as BundleDir computes them.
+const (
+	bundleA = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	bundleB = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+// TestBundleFingerprintChecked: a promotion or demotion naming a bundle must name it
+// by a real fingerprint, so the audit trail never records a hand-typed one.
+func TestBundleFingerprintChecked(t *testing.T) {
+	f := newFixture(t, sr.Options{})
+	for _, bad := range []string{"sha256:b", "sha256:" + strings.Repeat("B", 64), "md5:" + strings.Repeat("a", 64), strings.Repeat("a", 64)} {
+		_, err := f.reg.Promote(ctx, node, sr.PromoteRequest{Force: true, Reason: "x", Bundle: bad})
+		var re *sr.RequestError
+		if !errors.As(err, &re) {
+			t.Errorf("promote with bundle %q: %v, want a RequestError", bad, err)
+		}
+		if _, err := f.reg.Demote(ctx, node, sr.PromoteRequest{Reason: "x", Bundle: bad}); !errors.As(err, &re) {
+			t.Errorf("demote with bundle %q: %v, want a RequestError", bad, err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/seamless-data/seamless/frame"
@@ -300,12 +301,30 @@ type PromoteRequest struct {
 	Bundle string `json:"bundle_fingerprint,omitempty"`
 }
 
+// checkBundle accepts an absent bundle fingerprint or one of the form BundleDir
+// computes ("sha256:" and 64 lower-case hex digits), so that the audit trail never
+// records a hand-typed fingerprint that identifies nothing.
+func (req PromoteRequest) checkBundle() error {
+	b := req.Bundle
+	if b == "" {
+		return nil
+	}
+	hexDigits, ok := strings.CutPrefix(b, "sha256:")
+	if !ok || len(hexDigits) != 64 || strings.Trim(hexDigits, "0123456789abcdef") != "" {
+		return &RequestError{Message: fmt.Sprintf("bundle fingerprint %q: want sha256: and 64 lower-case hex digits, as `seamless schema bundle` prints", b)}
+	}
+	return nil
+}
+
 // Promote moves a subject from canary to strict: allowed once it has run clean for
 // Options.CanaryWindow with at least Options.MinCanaryValidations clean validations
 // (Status says when), or at once when forced with a reason. Refusals are
 // *PromotionError. The audit record carries the actor, the reason, whether it was
 // forced, the bundle fingerprint and how long the canary had run clean.
 func (r *Registry) Promote(ctx context.Context, subjectName string, req PromoteRequest) (*Record, error) {
+	if err := req.checkBundle(); err != nil {
+		return nil, err
+	}
 	if req.Force && req.Reason == "" {
 		return nil, &RequestError{Message: "a forced promotion needs a reason"}
 	}
@@ -331,6 +350,9 @@ func (r *Registry) Promote(ctx context.Context, subjectName string, req PromoteR
 // Demote moves a subject from strict back to canary. It always needs a reason: it
 // lowers the subject's protection. The canary window then starts again.
 func (r *Registry) Demote(ctx context.Context, subjectName string, req PromoteRequest) (*Record, error) {
+	if err := req.checkBundle(); err != nil {
+		return nil, err
+	}
 	if req.Reason == "" {
 		return nil, &RequestError{Message: "a demotion needs a reason"}
 	}
