@@ -150,8 +150,9 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 	total := &lazyTotal{b: b, parent: parent}
 	defer total.stop()
 
-	liveViolated, err := p.awaitLive(parent, b, strategy, domain, pl, now)
-	if err != nil {
+	// A live_wait violation (recorded in b, so the answer is downgraded) only ends the
+	// wait for the newest bar: the backfill of what is missing keeps its own budget.
+	if _, err := p.awaitLive(parent, b, strategy, domain, pl, now); err != nil {
 		return Result{}, err
 	}
 	var (
@@ -196,7 +197,6 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", pl.series, err)
 	}
-	violated = violated || liveViolated
 	missing := cov.Missing(pl.closed)
 	var fetched grid.Set
 	if violated && !missing.Empty() && strategy != FailFast && policy.mode() == ViolationPartialFill {

@@ -62,3 +62,64 @@ func TestLiveBarsFlowIntoResponses(t *testing.T) {
 	}
 	checkFrame(t, res.Frame, r.Range(), 61)
 }
+
+// silentFeed subscribes and never delivers anything, like a dead websocket.
+type silentFeed struct{}
+
+func (silentFeed) Subscribe(ctx context.Context, _ seamless.Series) (<-chan seamless.LiveUpdate, error) {
+	ch := make(chan seamless.LiveUpdate)
+	go func() { <-ctx.Done(); close(ch) }()
+	return ch, nil
+}
+
+// TestLiveWaitPhase: waiting for the newest bar from a live feed is the live_wait phase,
+// bounded by max_wait_live_ms (a violation under hold returns the data downgraded,
+// the bar from REST); once the feed has been silent past its threshold, requests stop
+// waiting for it at all.
+func TestLiveWaitPhase(t *testing.T) {
+	e := newEnv(t, seamless.Config{})
+	e.clock.Advance(30 * time.Second)
+	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"demo": silentFeed{}}, Store: e.store, Clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tier.Close()
+	p, _ := seamless.New(seamless.Config{Store: e.store, Sources: seamless.Sources{"demo": e.fetch}, Coordinator: e.coord, Clock: e.clock, Live: tier, Seed: 1})
+	defer p.Close()
+	fetch := func(now int64) seamless.Result {
+		t.Helper()
+		r := req(now-3600, now, seamless.Seamless)
+		r.SLA = &seamless.SLAPolicy{MaxWaitLiveMS: 300, OnViolation: seamless.ViolationHold}
+		out := make(chan fetchOutcome, 1)
+		go func() {
+			res, err := p.Fetch(context.Background(), r)
+			out <- fetchOutcome{res, err}
+		}()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+			select {
+			case o := <-out:
+				if o.err != nil {
+					t.Fatal(o.err)
+				}
+				checkFrame(t, o.res.Frame, r.Range(), 60)
+				return o.res
+			case <-time.After(time.Millisecond):
+				e.clock.Advance(50 * time.Millisecond)
+			}
+		}
+		t.Fatal("fetch did not return")
+		return seamless.Result{}
+	}
+	now := t0.Unix()
+	md := fetch(now).Metadata
+	if v := md.SLAViolation; v == nil || v.Phase != seamless.PhaseLive || md.DowngradeMode != seamless.ViolationHold || md.SLAPhases[seamless.PhaseLive] < 300 {
+		t.Fatalf("a fresh feed that delivers nothing: metadata %+v", md)
+	}
+	// Two minutes later the feed has been silent past its threshold: no waiting.
+	e.clock.Advance(2 * time.Minute)
+	now = t0.Add(2 * time.Minute).Unix()
+	md = fetch(now).Metadata
+	if md.SLAViolation != nil || md.Downgraded || md.SLAPhases[seamless.PhaseLive] >= 300 {
+		t.Fatalf("a silent feed was waited for: metadata %+v", md)
+	}
+}

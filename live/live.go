@@ -82,6 +82,12 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Logger receives seamless.live.* events (default: discarded).
 	Logger *slog.Logger
+	// SilentAfter: a subscription whose feed has delivered nothing for this long
+	// (counted from its start) is silent, and WaitClosed reports the bars it waits for
+	// as missed at once, so that requests fall back to REST instead of each spending
+	// its live budget on a dead feed. Zero means twice the series' interval, at least
+	// 30 s.
+	SilentAfter time.Duration
 	// OnGap, when set, is called from the subscription's goroutine with each hole
 	// [first missing ts, next delivered ts) the feed left. It must not block.
 	OnGap func(s seamless.Series, missing grid.Range)
@@ -294,13 +300,20 @@ func (t *Tier) WaitClosed(ctx context.Context, s seamless.Series, ts int64) erro
 		i, found := sb.find(ts)
 		stored := found && sb.bars[i].stored
 		missed := !found && ((sb.received && sb.since > ts) || (len(sb.bars) > 0 && sb.bars[len(sb.bars)-1].ts > ts))
+		last := sb.lastUpdate
+		if last.IsZero() {
+			last = sb.started
+		}
 		changed, ended := sb.changed, sb.ended
 		sb.mu.Unlock()
+		silent := t.clock.Now().Sub(last)
 		switch {
 		case stored:
 			return nil
 		case missed:
 			return fmt.Errorf("%w: %s at ts %d", ErrMissed, s, ts)
+		case !found && silent >= t.silentAfter(s):
+			return fmt.Errorf("%w: %s at ts %d: the feed has been silent for %v", ErrMissed, s, ts, silent)
 		case ended:
 			continue // stopped while idle between our calls: subscribe again
 		}
@@ -310,6 +323,14 @@ func (t *Tier) WaitClosed(ctx context.Context, s seamless.Series, ts int64) erro
 			return ctx.Err()
 		}
 	}
+}
+
+// silentAfter is how long the feed of s may deliver nothing before it counts as silent.
+func (t *Tier) silentAfter(s seamless.Series) time.Duration {
+	if t.opts.SilentAfter > 0 {
+		return t.opts.SilentAfter
+	}
+	return max(2*time.Duration(s.Interval)*time.Second, 30*time.Second)
 }
 
 // Close stops every subscription and waits for their goroutines and feeds to end.
@@ -365,6 +386,7 @@ type sub struct {
 	ended      bool
 	writeErr   error
 	lastUpdate time.Time
+	started    time.Time // when the subscription began
 }
 
 type bar struct {
@@ -414,7 +436,7 @@ func (t *Tier) acquire(s seamless.Series) (*sub, error) {
 		cancel()
 		return nil, fmt.Errorf("live: subscribe %s: %w", s, err)
 	}
-	sb := &sub{series: s, cancel: cancel, lastUsed: now, changed: make(chan struct{})}
+	sb := &sub{series: s, cancel: cancel, lastUsed: now, started: now, changed: make(chan struct{})}
 	t.subs[s] = sb
 	t.subscribed.Add(1)
 	t.log.Info("seamless.live.subscribed", "node_id", s.NodeID, "interval", s.Interval)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -395,5 +396,31 @@ func TestCloseEndsWaiters(t *testing.T) {
 	fx.tier.Close()
 	if err := <-done; !errors.Is(err, seamless.ErrClosed) {
 		t.Fatalf("WaitClosed across Close: %v", err)
+	}
+}
+
+// TestSilentFeedIsMissed: once a feed has delivered nothing for its silence threshold,
+// waiting for a bar reports it missed at once (the request falls back to REST) instead
+// of spending the whole live budget; a delivery makes the feed live again.
+func TestSilentFeedIsMissed(t *testing.T) {
+	fx := newFixture(t, live.Options{})
+	next := grid.FloorAlign(fx.clk.Now().Unix(), iv) // closes within the minute
+	fx.clk.Advance(2 * iv * time.Second)             // no update for two intervals
+	if err := fx.tier.WaitClosed(context.Background(), ser, next); !errors.Is(err, live.ErrMissed) || !strings.Contains(err.Error(), "silent") {
+		t.Fatalf("WaitClosed on a silent feed: %v, want ErrMissed", err)
+	}
+	cur := grid.FloorAlign(fx.clk.Now().Unix(), iv)
+	fx.feed.push(t, ser, false, bar(cur, 1))
+	eventually(t, "the forming bar", func() bool { _, ok := fx.tier.Forming(ser); return ok })
+	done := make(chan error, 1)
+	go func() { done <- fx.tier.WaitClosed(context.Background(), ser, cur) }()
+	select {
+	case err := <-done:
+		t.Fatalf("WaitClosed on a live feed returned at once: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	fx.feed.push(t, ser, true, bar(cur, 2))
+	if err := <-done; err != nil {
+		t.Fatalf("WaitClosed after the bar closed: %v", err)
 	}
 }
