@@ -446,6 +446,9 @@ func testNodeIDs(t *testing.T, s seamless.Store) {
 		{NodeID: "ohlcv:binance:BTC/USDT:1", Interval: 60},
 		{NodeID: "ünïcödé:€/₿:日本:1m", Interval: 60},
 		{NodeID: "%2F:%3A", Interval: 60},
+		// SQL and shell metacharacters: only bound parameters survive these.
+		{NodeID: "a'; DROP TABLE series; --", Interval: 60},
+		{NodeID: `"quoted"\back$lash`, Interval: 60},
 	}
 	want := map[seamless.Series]*frame.Frame{}
 	for i, ser := range series {
