@@ -86,7 +86,9 @@ func TestLiveWaitPhase(t *testing.T) {
 	defer tier.Close()
 	p, _ := seamless.New(seamless.Config{Store: e.store, Sources: seamless.Sources{"demo": e.fetch}, Coordinator: e.coord, Clock: e.clock, Live: tier, Seed: 1})
 	defer p.Close()
-	fetch := func(now int64) seamless.Result {
+	// fetch asks for the hour before now; tick moves the fake clock while it runs (for
+	// a request that has to wait out its live budget).
+	fetch := func(now int64, tick bool) seamless.Result {
 		t.Helper()
 		r := req(now-3600, now, seamless.Seamless)
 		r.SLA = &seamless.SLAPolicy{MaxWaitLiveMS: 300, OnViolation: seamless.ViolationHold}
@@ -104,21 +106,24 @@ func TestLiveWaitPhase(t *testing.T) {
 				checkFrame(t, o.res.Frame, r.Range(), 60)
 				return o.res
 			case <-time.After(time.Millisecond):
-				e.clock.Advance(50 * time.Millisecond)
+				if tick {
+					e.clock.Advance(50 * time.Millisecond)
+				}
 			}
 		}
 		t.Fatal("fetch did not return")
 		return seamless.Result{}
 	}
 	now := t0.Unix()
-	md := fetch(now).Metadata
+	md := fetch(now, true).Metadata
 	if v := md.SLAViolation; v == nil || v.Phase != seamless.PhaseLive || md.DowngradeMode != seamless.ViolationHold || md.SLAPhases[seamless.PhaseLive] < 300 {
 		t.Fatalf("a fresh feed that delivers nothing: metadata %+v", md)
 	}
-	// Two minutes later the feed has been silent past its threshold: no waiting.
+	// Two minutes later the feed has been silent past its threshold: no waiting (the
+	// clock stands still, so a wait would never end).
 	e.clock.Advance(2 * time.Minute)
 	now = t0.Add(2 * time.Minute).Unix()
-	md = fetch(now).Metadata
+	md = fetch(now, false).Metadata
 	if md.SLAViolation != nil || md.Downgraded || md.SLAPhases[seamless.PhaseLive] >= 300 {
 		t.Fatalf("a silent feed was waited for: metadata %+v", md)
 	}
