@@ -21,6 +21,10 @@ type MemCoordinator struct {
 	held   map[string]*memLease
 	failed map[string]string
 	stale  int
+	// unreported counts stale claims found under mu whose onStale call waits for mu to
+	// be released (unlock makes them), so the hook never runs under the lock.
+	unreported int
+	onStale    func()
 }
 
 type memLease struct {
@@ -37,6 +41,29 @@ func NewMemCoordinator(c clock.Clock) *MemCoordinator {
 	return &MemCoordinator{clock: c, held: map[string]*memLease{}, failed: map[string]string{}}
 }
 
+// SetOnStaleClaim sets fn to be called once for each stale claim found (a lease that
+// expired without Complete or Fail), e.g. to count it in
+// seamless_backfill_stale_claims_total like etcdcoord.Options.OnStaleClaim. fn runs
+// outside the coordinator's lock; nil removes it.
+func (m *MemCoordinator) SetOnStaleClaim(fn func()) {
+	m.mu.Lock()
+	defer m.unlock()
+	m.onStale = fn
+}
+
+// unlock releases m.mu, then reports the stale claims found while it was held.
+func (m *MemCoordinator) unlock() {
+	n, fn := m.unreported, m.onStale
+	m.unreported = 0
+	m.mu.Unlock()
+	if fn == nil {
+		return
+	}
+	for range n {
+		fn()
+	}
+}
+
 func (m *MemCoordinator) nowMS() int64 { return m.clock.Now().UnixMilli() }
 
 // current returns the live lease on key, expiring a stale one. m.mu must be held.
@@ -49,6 +76,7 @@ func (m *MemCoordinator) current(key string) *memLease {
 		// The holder vanished without Complete or Fail: a stale claim. Free the key so
 		// the next claimer re-processes the chunk, and wake the waiters.
 		m.stale++
+		m.unreported++
 		close(l.done)
 		delete(m.held, key)
 		return nil
@@ -65,7 +93,7 @@ func (m *MemCoordinator) Claim(ctx context.Context, key string, ttl time.Duratio
 		return Lease{}, fmt.Errorf("claim %s: ttl must be positive, got %v", key, ttl)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	if l := m.current(key); l != nil {
 		return Lease{}, fmt.Errorf("claim %s: %w (token %d)", key, ErrLeaseHeld, l.lease.Token)
 	}
@@ -78,7 +106,7 @@ func (m *MemCoordinator) Claim(ctx context.Context, key string, ttl time.Duratio
 // Renew implements Coordinator.
 func (m *MemCoordinator) Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	cur := m.current(l.Key)
 	if cur == nil || cur.lease.Token != l.Token {
 		return Lease{}, fmt.Errorf("renew %s token %d: %w", l.Key, l.Token, ErrLeaseLost)
@@ -89,7 +117,7 @@ func (m *MemCoordinator) Renew(ctx context.Context, l Lease, ttl time.Duration) 
 
 func (m *MemCoordinator) end(l Lease, reason string, failed bool) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	cur := m.current(l.Key)
 	if cur == nil || cur.lease.Token != l.Token {
 		return fmt.Errorf("end lease %s token %d: %w", l.Key, l.Token, ErrLeaseLost)
@@ -117,14 +145,14 @@ func (m *MemCoordinator) Wait(ctx context.Context, key string) error {
 	for {
 		m.mu.Lock()
 		l := m.current(key)
-		m.mu.Unlock()
+		m.unlock()
 		if l == nil {
 			return nil
 		}
 		// Wake at the lease deadline too, so a stale claim is noticed without a claimer.
 		m.mu.Lock()
 		until := time.Duration(l.lease.LeaseUntilMS-m.nowMS()+1) * time.Millisecond
-		m.mu.Unlock()
+		m.unlock()
 		t := time.NewTimer(max(until, time.Millisecond))
 		select {
 		case <-ctx.Done():
@@ -141,7 +169,7 @@ func (m *MemCoordinator) Wait(ctx context.Context, key string) error {
 // Inspect implements Coordinator.
 func (m *MemCoordinator) Inspect(context.Context) ([]LeaseInfo, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	out := make([]LeaseInfo, 0, len(m.held))
 	for k := range m.held {
 		if l := m.current(k); l != nil {
@@ -155,7 +183,7 @@ func (m *MemCoordinator) Inspect(context.Context) ([]LeaseInfo, error) {
 // Failures returns the keys whose last lease ended in Fail, with the reasons.
 func (m *MemCoordinator) Failures() map[string]string {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	out := make(map[string]string, len(m.failed))
 	for k, v := range m.failed {
 		out[k] = v
@@ -166,7 +194,7 @@ func (m *MemCoordinator) Failures() map[string]string {
 // StaleClaims is the number of leases that expired without Complete or Fail.
 func (m *MemCoordinator) StaleClaims() int {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	return m.stale
 }
 
@@ -174,7 +202,7 @@ func (m *MemCoordinator) StaleClaims() int {
 // holder); the holder's later Renew, Complete or Fail see ErrLeaseLost.
 func (m *MemCoordinator) Release(_ context.Context, key string) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	l := m.current(key)
 	if l == nil {
 		return fmt.Errorf("release %s: not held", key)
@@ -187,7 +215,7 @@ func (m *MemCoordinator) Release(_ context.Context, key string) error {
 // FailedChunks implements FailureLister.
 func (m *MemCoordinator) FailedChunks(context.Context) ([]ChunkFailure, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	out := make([]ChunkFailure, 0, len(m.failed))
 	for k, r := range m.failed {
 		out = append(out, ChunkFailure{Key: k, Reason: r})
@@ -199,7 +227,7 @@ func (m *MemCoordinator) FailedChunks(context.Context) ([]ChunkFailure, error) {
 // ClearFailure implements FailureLister.
 func (m *MemCoordinator) ClearFailure(_ context.Context, key string) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	delete(m.failed, key)
 	return nil
 }

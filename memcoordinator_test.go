@@ -92,3 +92,49 @@ func TestMemCoordinatorStaleClaim(t *testing.T) {
 		t.Fatalf("Wait with cancelled ctx: %v", err)
 	}
 }
+
+// TestMemCoordinatorStaleClaimHook: a stale claim (an expired lease whose holder
+// vanished) is reported once to the hook set with SetOnStaleClaim, as etcdcoord reports
+// its own, and the hook runs outside the coordinator's lock.
+func TestMemCoordinatorStaleClaimHook(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(t0)
+	c := seamless.NewMemCoordinator(clk)
+	var calls int
+	c.SetOnStaleClaim(func() {
+		calls++
+		c.StaleClaims() // would deadlock under the lock
+	})
+	l, err := c.Claim(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Complete(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 0 {
+		t.Fatalf("a completed lease was reported stale %d times", calls)
+	}
+	if _, err := c.Claim(ctx, "k", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second) // the holder vanished without Complete or Fail
+	if _, err := c.Claim(ctx, "k", time.Minute); err != nil {
+		t.Fatalf("stale lease not re-claimable: %v", err)
+	}
+	if _, err := c.Claim(ctx, "k", time.Minute); !errors.Is(err, seamless.ErrLeaseHeld) {
+		t.Fatalf("claim of the new lease: %v", err)
+	}
+	c.Inspect(ctx)
+	c.Wait(ctx, "other")
+	if calls != 1 || c.StaleClaims() != 1 {
+		t.Fatalf("hook called %d times, StaleClaims %d; want 1 and 1", calls, c.StaleClaims())
+	}
+	c.SetOnStaleClaim(nil)
+	c.Claim(ctx, "j", time.Second)
+	clk.Advance(2 * time.Second)
+	c.Inspect(ctx)
+	if calls != 1 || c.StaleClaims() != 2 {
+		t.Fatalf("after removing the hook: called %d times, StaleClaims %d", calls, c.StaleClaims())
+	}
+}

@@ -18,6 +18,12 @@
 //
 // completion_ratio on claim is the ratio the key last ended with (1 after complete, 0
 // after fail), absent for a key never ended.
+//
+// Errors are JSON documents {"error":{"code","message"}}. Client reads a 409 (or 404)
+// as held elsewhere or lost only when it carries such a document with code lease_held
+// (or held) or lease_lost; any other answer — notably a bare 404 page from a server
+// that is not a lease API — is an error wrapping ErrNotLeaseAPI, never
+// seamless.ErrLeaseHeld (see Client.do).
 package leaseapi
 
 import (

@@ -21,12 +21,14 @@ import (
 
 // newCoordinatorCmd is coordinator-only mode: the lease API over the configured
 // coordinator (in-process, or etcd with SEAMLESS_COORDINATOR_URL), for thin workers
-// that set SEAMLESS_COORDINATOR_URL=http://this-host:port.
+// that set SEAMLESS_COORDINATOR_URL=http://this-host:port. Prometheus metrics (among
+// them seamless_backfill_stale_claims_total of its coordinator) are served on
+// GET /metrics of the same address, and on --metrics-addr when that is set.
 func newCoordinatorCmd(g *globals) *cobra.Command {
 	addr := "127.0.0.1:8081"
 	cmd := &cobra.Command{
 		Use:   "coordinator",
-		Short: "Serve only the backfill lease API (the reference's wire protocol) until SIGINT/SIGTERM",
+		Short: "Serve only the backfill lease API (the reference's wire protocol) and /metrics until SIGINT/SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(g.stderr, slog.LevelInfo)
@@ -38,6 +40,11 @@ func newCoordinatorCmd(g *globals) *cobra.Command {
 				return g.fail(err, false)
 			}
 			defer rt.Close()
+			if g.metricsAddr != "" {
+				if err := rt.serveMetrics(g.metricsAddr); err != nil {
+					return g.fail(err, false)
+				}
+			}
 			if rt.coord, err = rt.openCoordinator(cmd.Context()); err != nil {
 				return g.fail(err, false)
 			}
@@ -45,7 +52,10 @@ func newCoordinatorCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return g.fail(err, false)
 			}
-			srv := &http.Server{Handler: leaseapi.NewHandler(rt.coord), ReadHeaderTimeout: 10 * time.Second}
+			mux := http.NewServeMux()
+			mux.Handle("/", leaseapi.NewHandler(rt.coord))
+			mux.Handle("GET /metrics", rt.metricsHandler())
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			log.Info("seamless.coordinator.serving", "addr", ln.Addr().String())
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()

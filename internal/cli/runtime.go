@@ -317,9 +317,13 @@ func (g *globals) openStore(ctx context.Context) (seamless.Store, error) {
 // openCoordinator opens SEAMLESS_COORDINATOR_URL (alias QMTL_SEAMLESS_COORDINATOR_URL):
 // empty for the in-process guard, etcd://host:port[,…] for etcd, http(s)://host:port
 // for a remote lease API. A remote coordinator is wrapped so that, when unreachable,
-// backfill falls back to the local guard loudly; SEAMLESS_PROFILE=prod refuses to start
-// without a reachable coordinator instead (etcd: a ping; lease API: GET /healthz; both
-// bounded by coordinatorProbeTimeout).
+// backfill falls back to the local guard loudly. It is checked once at start (etcd: a
+// ping; lease API: GET /healthz; both bounded by coordinatorProbeTimeout):
+// SEAMLESS_PROFILE=prod refuses to start when it does not answer, other profiles log
+// seamless.backfill.coordinator_unreachable with the URL and the error and start (the
+// fallback covers it). Stale claims found by any coordinator of this process (etcd's,
+// the in-process one, the local guard of a fallback) count in
+// seamless_backfill_stale_claims_total.
 func (rt *runtime) openCoordinator(ctx context.Context) (seamless.Coordinator, error) {
 	u := env("SEAMLESS_COORDINATOR_URL")
 	prod := env("SEAMLESS_PROFILE") == "prod"
@@ -327,20 +331,17 @@ func (rt *runtime) openCoordinator(ctx context.Context) (seamless.Coordinator, e
 		if prod {
 			return nil, errors.New("profile prod needs SEAMLESS_COORDINATOR_URL (etcd://host:port or http://host:port)")
 		}
-		return seamless.NewMemCoordinator(nil), nil
+		return rt.memCoordinator(), nil
 	}
 	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
-		// A remote lease API (seamless coordinator, or another seamless serve). Prod
-		// checks it answers before starting; otherwise an unreachable one means the
-		// local fallback (logged and counted when a backfill needs it).
-		if prod {
-			if err := probeLeaseAPI(ctx, u, coordinatorProbeTimeout); err != nil {
+		// A remote lease API (seamless coordinator, or another seamless serve).
+		if err := probeLeaseAPI(ctx, u, coordinatorProbeTimeout); err != nil {
+			if prod {
 				return nil, fmt.Errorf("profile prod: coordinator %s is unreachable, refusing to start: %w", u, err)
 			}
+			rt.log.Warn("seamless.backfill.coordinator_unreachable", "url", u, "err", err)
 		}
-		fb := seamless.NewFallbackCoordinator(leaseapi.NewClient(u, nil), seamless.NewMemCoordinator(nil), 5*time.Second, rt.log)
-		fb.OnFallback = rt.metrics.CoordinatorFallback
-		return fb, nil
+		return rt.fallback(leaseapi.NewClient(u, nil)), nil
 	}
 	if !strings.HasPrefix(u, "etcd://") {
 		return nil, &seamless.RequestError{Field: "SEAMLESS_COORDINATOR_URL", Message: fmt.Sprintf("%q: want etcd://host:port[,host:port…] or http://host:port", u)}
@@ -359,9 +360,23 @@ func (rt *runtime) openCoordinator(ctx context.Context) (seamless.Coordinator, e
 		}
 		rt.log.Warn("seamless.backfill.coordinator_unreachable", "url", u, "err", err)
 	}
-	fb := seamless.NewFallbackCoordinator(c, seamless.NewMemCoordinator(nil), 5*time.Second, rt.log)
+	return rt.fallback(c), nil
+}
+
+// memCoordinator is an in-process coordinator whose stale claims are counted.
+func (rt *runtime) memCoordinator() *seamless.MemCoordinator {
+	c := seamless.NewMemCoordinator(nil)
+	c.SetOnStaleClaim(rt.metrics.StaleClaim)
+	return c
+}
+
+// fallback wraps a remote coordinator: unreachable, it is replaced by an in-process
+// guard (counted in seamless_coordinator_fallback_total) and skipped for
+// seamless.DefaultFallbackCooldown before it is tried again.
+func (rt *runtime) fallback(primary seamless.Coordinator) *seamless.FallbackCoordinator {
+	fb := seamless.NewFallbackCoordinator(primary, rt.memCoordinator(), 5*time.Second, rt.log)
 	fb.OnFallback = rt.metrics.CoordinatorFallback
-	return fb, nil
+	return fb
 }
 
 // coordinatorProbeTimeout bounds the start-up check of a configured coordinator.
@@ -467,15 +482,20 @@ func tracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp)), nil
 }
 
+// metricsHandler serves the registry in the Prometheus exposition format.
+func (rt *runtime) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(rt.registry, promhttp.HandlerOpts{Registry: rt.registry})
+}
+
 // serveMetrics exposes the registry on addr until the runtime closes (--metrics-addr,
-// for batch commands such as a long backfill).
+// for batch commands such as a long backfill, and seamless coordinator).
 func (rt *runtime) serveMetrics(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--metrics-addr: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(rt.registry, promhttp.HandlerOpts{Registry: rt.registry}))
+	mux.Handle("GET /metrics", rt.metricsHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	rt.log.Info("seamless.metrics.serving", "addr", ln.Addr().String())

@@ -322,3 +322,53 @@ func TestNodeAliases(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseAPIProbedOutsideProd: outside SEAMLESS_PROFILE=prod an http:// coordinator
+// is probed once at start too; when it does not answer (or is not a lease API) the
+// process logs seamless.backfill.coordinator_unreachable with the URL and the error,
+// and starts anyway (the fallback covers it).
+func TestLeaseAPIProbedOutsideProd(t *testing.T) {
+	unsetForTest(t, "SEAMLESS_CONFIG", "SEAMLESS_STORE", "QMTL_SEAMLESS_STORE", "QMTL_SEAMLESS_COORDINATOR_URL", "QMTL_SEAMLESS_PROFILE",
+		"SEAMLESS_LOG_LEVEL", "SEAMLESS_LOG_FORMAT")
+	dir := t.TempDir()
+	coverage := []string{"coverage", "--node", node, "--interval", "60"}
+	healthy := httptest.NewServer(leaseapi.NewHandler(seamless.NewMemCoordinator(nil)))
+	defer healthy.Close()
+	wrong := httptest.NewServer(http.NotFoundHandler())
+	defer wrong.Close()
+	dead := deadURL(t)
+	const warning = `"level":"WARN","msg":"seamless.backfill.coordinator_unreachable"`
+	for _, tc := range []struct {
+		name, profile, url string
+		want               []string // in the warning line; nil: no warning
+	}{
+		{"no profile, lease API up", "", healthy.URL, nil},
+		{"no profile, lease API dead", "", dead, []string{`"url":"` + dead + `"`, "connection refused"}},
+		{"staging, lease API dead", "staging", dead, []string{`"url":"` + dead + `"`, "connection refused"}},
+		{"no profile, not a lease API", "", wrong.URL, []string{`"url":"` + wrong.URL + `"`, "HTTP 404"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SEAMLESS_PROFILE", tc.profile)
+			t.Setenv("SEAMLESS_COORDINATOR_URL", tc.url)
+			code, _, stderr := run(t, dir, coverage...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			line := grep(stderr, warning)
+			if tc.want == nil {
+				if line != "" {
+					t.Fatalf("warning with the coordinator up: %s", line)
+				}
+				return
+			}
+			if line == "" {
+				t.Fatalf("no %s line: %s", warning, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("warning lacks %q: %s", w, line)
+				}
+			}
+		})
+	}
+}
