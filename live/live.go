@@ -93,7 +93,8 @@ type Options struct {
 	OnGap func(s seamless.Series, missing grid.Range)
 }
 
-// OptionsFromEnv reads SEAMLESS_LIVE_BUFFER_BARS and SEAMLESS_LIVE_IDLE_TIMEOUT.
+// OptionsFromEnv reads SEAMLESS_LIVE_BUFFER_BARS, SEAMLESS_LIVE_IDLE_TIMEOUT and
+// SEAMLESS_LIVE_SILENT_AFTER.
 func OptionsFromEnv() (Options, error) {
 	var o Options
 	if v := os.Getenv("SEAMLESS_LIVE_BUFFER_BARS"); v != "" {
@@ -109,6 +110,13 @@ func OptionsFromEnv() (Options, error) {
 			return o, fmt.Errorf("SEAMLESS_LIVE_IDLE_TIMEOUT=%q: want a positive duration such as 10m", v)
 		}
 		o.IdleTimeout = d
+	}
+	if v := os.Getenv("SEAMLESS_LIVE_SILENT_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("SEAMLESS_LIVE_SILENT_AFTER=%q: want a positive duration such as 2m", v)
+		}
+		o.SilentAfter = d
 	}
 	return o, nil
 }

@@ -29,7 +29,7 @@ var configKeys = map[string]string{
 	"cache_bytes": "SEAMLESS_CACHE_BYTES", "lease_ttl": "SEAMLESS_LEASE_TTL", "log_level": "SEAMLESS_LOG_LEVEL",
 	"log_format": "SEAMLESS_LOG_FORMAT", "metrics_addr": "SEAMLESS_METRICS_ADDR", "demo_latency": "SEAMLESS_DEMO_LATENCY",
 	"demo_error_rate": "SEAMLESS_DEMO_ERROR_RATE", "live_buffer_bars": "SEAMLESS_LIVE_BUFFER_BARS",
-	"live_idle_timeout": "SEAMLESS_LIVE_IDLE_TIMEOUT", "artifacts_s3_endpoint": "SEAMLESS_ARTIFACTS_S3_ENDPOINT",
+	"live_idle_timeout": "SEAMLESS_LIVE_IDLE_TIMEOUT", "live_silent_after": "SEAMLESS_LIVE_SILENT_AFTER", "artifacts_s3_endpoint": "SEAMLESS_ARTIFACTS_S3_ENDPOINT",
 	"artifacts_s3_bucket": "SEAMLESS_ARTIFACTS_S3_BUCKET", "artifacts_s3_access_key": "SEAMLESS_ARTIFACTS_S3_ACCESS_KEY",
 	"artifacts_s3_secret_key": "SEAMLESS_ARTIFACTS_S3_SECRET_KEY", "artifacts_s3_prefix": "SEAMLESS_ARTIFACTS_S3_PREFIX",
 	"artifacts_s3_region": "SEAMLESS_ARTIFACTS_S3_REGION", "artifacts_s3_tls": "SEAMLESS_ARTIFACTS_S3_TLS",
@@ -37,6 +37,7 @@ var configKeys = map[string]string{
 	"backfill_window_bars": "SEAMLESS_BACKFILL_WINDOW_BARS", "backfill_max_concurrent_requests": "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS",
 	"backfill_max_attempts": "SEAMLESS_BACKFILL_MAX_ATTEMPTS", "backfill_retry_backoff_ms": "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS",
 	"backfill_jitter_ratio": "SEAMLESS_BACKFILL_JITTER_RATIO", "backfill_attempt_timeout": "SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT",
+	"backfill_settle_window": "SEAMLESS_BACKFILL_SETTLE_WINDOW",
 	"node_aliases": "SEAMLESS_NODE_ALIASES",
 }
 
@@ -51,7 +52,7 @@ var qmtlAliased = map[string]bool{
 	"SEAMLESS_ARTIFACTS_S3_SECRET_KEY": true, "SEAMLESS_ARTIFACTS_S3_PREFIX": true, "SEAMLESS_ARTIFACTS_S3_REGION": true,
 	"SEAMLESS_ARTIFACTS_S3_TLS": true, "SEAMLESS_BACKFILL_WINDOW_BARS": true, "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS": true,
 	"SEAMLESS_BACKFILL_MAX_ATTEMPTS": true, "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS": true, "SEAMLESS_BACKFILL_JITTER_RATIO": true,
-	"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT": true, "SEAMLESS_NODE_ALIASES": true,
+	"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT": true, "SEAMLESS_BACKFILL_SETTLE_WINDOW": true, "SEAMLESS_NODE_ALIASES": true,
 }
 
 // envSet reports whether the environment sets the variable name, under its SEAMLESS_

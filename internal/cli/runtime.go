@@ -276,6 +276,13 @@ func backfillFromEnv() (seamless.BackfillConfig, error) {
 		}
 		bf.AttemptTimeout = d
 	}
+	if v := env("SEAMLESS_BACKFILL_SETTLE_WINDOW"); v != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < time.Second || d > 24*time.Hour {
+			return bf, &seamless.RequestError{Field: "SEAMLESS_BACKFILL_SETTLE_WINDOW", Message: fmt.Sprintf("%q: want a duration from 1s to 24h, e.g. 10m (default %v)", v, def.SettleWindow)}
+		}
+		bf.SettleWindow = d
+	}
 	return bf, nil
 }
 

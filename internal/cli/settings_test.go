@@ -23,7 +23,7 @@ import (
 var backfillVars = []string{
 	"SEAMLESS_LEASE_TTL", "SEAMLESS_BACKFILL_WINDOW_BARS", "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS",
 	"SEAMLESS_BACKFILL_MAX_ATTEMPTS", "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS", "SEAMLESS_BACKFILL_JITTER_RATIO",
-	"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT",
+	"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT", "SEAMLESS_BACKFILL_SETTLE_WINDOW",
 }
 
 func unsetBackfillVars(t *testing.T) {
@@ -141,6 +141,7 @@ func TestBackfillSettingsParse(t *testing.T) {
 		{"SEAMLESS_BACKFILL_JITTER_RATIO", "0.1", seamless.BackfillConfig{JitterRatio: 0.1}},
 		{"SEAMLESS_BACKFILL_JITTER_RATIO", "1", seamless.BackfillConfig{JitterRatio: 1}},
 		{"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT", "90s", seamless.BackfillConfig{AttemptTimeout: 90 * time.Second}},
+		{"SEAMLESS_BACKFILL_SETTLE_WINDOW", "10m", seamless.BackfillConfig{SettleWindow: 10 * time.Minute}},
 		{"SEAMLESS_LEASE_TTL", "30s", seamless.BackfillConfig{SingleFlightTTL: 30 * time.Second, DistributedLeaseTTL: 30 * time.Second}},
 		// The reference's QMTL_ names are read too.
 		{"QMTL_SEAMLESS_BACKFILL_WINDOW_BARS", "120", seamless.BackfillConfig{WindowBars: 120}},
@@ -159,6 +160,7 @@ func TestBackfillSettingsParse(t *testing.T) {
 		"SEAMLESS_BACKFILL_RETRY_BACKOFF_MS":        {"0", "-1", "600001", "500ms", "0.5"},
 		"SEAMLESS_BACKFILL_JITTER_RATIO":            {"0", "-0.1", "1.01", "NaN", "Inf", "quarter"},
 		"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT":         {"0", "500ms", "-1m", "90"},
+		"SEAMLESS_BACKFILL_SETTLE_WINDOW":           {"0", "500ms", "25h", "5"},
 		"SEAMLESS_LEASE_TTL":                        {"500ms", "30"},
 	} {
 		for _, v := range bad {
