@@ -38,7 +38,7 @@ var configKeys = map[string]string{
 	"backfill_max_attempts": "SEAMLESS_BACKFILL_MAX_ATTEMPTS", "backfill_retry_backoff_ms": "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS",
 	"backfill_jitter_ratio": "SEAMLESS_BACKFILL_JITTER_RATIO", "backfill_attempt_timeout": "SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT",
 	"backfill_settle_window": "SEAMLESS_BACKFILL_SETTLE_WINDOW",
-	"node_aliases": "SEAMLESS_NODE_ALIASES",
+	"node_aliases":           "SEAMLESS_NODE_ALIASES",
 }
 
 // qmtlAliased are the variables read through env, which also accepts the reference's
