@@ -416,3 +416,50 @@ func TestFallbackWithoutBreaker(t *testing.T) {
 		t.Fatalf("primary claims %d, fallbacks %d, logged %d; want 3 each", primary.claims.Load(), fb.Fallbacks(), logs.count(fallbackMsg))
 	}
 }
+
+// slowEnds grants leases at once but never answers Renew, Complete or Fail.
+type slowEnds struct{ *seamless.MemCoordinator }
+
+func (slowEnds) Renew(ctx context.Context, _ seamless.Lease, _ time.Duration) (seamless.Lease, error) {
+	<-ctx.Done()
+	return seamless.Lease{}, ctx.Err()
+}
+
+func (slowEnds) Complete(ctx context.Context, _ seamless.Lease) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (slowEnds) Fail(ctx context.Context, _ seamless.Lease, _ string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestFallbackBoundsLeaseEnds: Renew, Complete and Fail of a lease the primary granted
+// give up after the call timeout instead of blocking the worker.
+func TestFallbackBoundsLeaseEnds(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	fb := seamless.NewFallbackCoordinator(slowEnds{seamless.NewMemCoordinator(nil)}, seamless.NewMemCoordinator(nil), timeout, nil)
+	ctx := context.Background()
+	for name, end := range map[string]func(seamless.Lease) error{
+		"renew":    func(l seamless.Lease) error { _, err := fb.Renew(ctx, l, time.Minute); return err },
+		"complete": func(l seamless.Lease) error { return fb.Complete(ctx, l) },
+		"fail":     func(l seamless.Lease) error { return fb.Fail(ctx, l, "x") },
+	} {
+		l, err := fb.Claim(ctx, "k-"+name, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		done := make(chan error, 1)
+		go func() { done <- end(l) }()
+		select {
+		case err := <-done:
+			if err == nil || time.Since(began) < timeout {
+				t.Fatalf("%s: %v after %v, want a timeout error after %v", name, err, time.Since(began), timeout)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s of a primary lease blocked past its timeout", name)
+		}
+	}
+}

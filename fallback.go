@@ -196,31 +196,39 @@ func (f *FallbackCoordinator) Claim(ctx context.Context, key string, ttl time.Du
 }
 
 // Renew implements Coordinator.
+// A primary-granted lease's Renew, Complete and Fail are bounded by the call timeout
+// too: a renewal that cannot be made in time loses the lease (its work stops, as when
+// the primary says so), and an end that cannot be recorded leaves the lease to expire
+// by its TTL — neither blocks the worker for the HTTP client's much longer timeout.
 func (f *FallbackCoordinator) Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, error) {
 	if f.isLocal(l) {
 		return f.local.Renew(ctx, l, ttl)
 	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
 	return f.primary.Renew(ctx, l, ttl)
 }
 
-func (f *FallbackCoordinator) end(ctx context.Context, l Lease, do func(Coordinator) error) error {
+func (f *FallbackCoordinator) end(ctx context.Context, l Lease, do func(context.Context, Coordinator) error) error {
 	if f.isLocal(l) {
 		f.mu.Lock()
 		delete(f.localTokens, l.Key)
 		f.mu.Unlock()
-		return do(f.local)
+		return do(ctx, f.local)
 	}
-	return do(f.primary)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	return do(ctx, f.primary)
 }
 
 // Complete implements Coordinator.
 func (f *FallbackCoordinator) Complete(ctx context.Context, l Lease) error {
-	return f.end(ctx, l, func(c Coordinator) error { return c.Complete(ctx, l) })
+	return f.end(ctx, l, func(ctx context.Context, c Coordinator) error { return c.Complete(ctx, l) })
 }
 
 // Fail implements Coordinator.
 func (f *FallbackCoordinator) Fail(ctx context.Context, l Lease, reason string) error {
-	return f.end(ctx, l, func(c Coordinator) error { return c.Fail(ctx, l, reason) })
+	return f.end(ctx, l, func(ctx context.Context, c Coordinator) error { return c.Fail(ctx, l, reason) })
 }
 
 // Wait implements Coordinator: it waits on the local guard for keys held locally and
