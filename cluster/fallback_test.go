@@ -36,7 +36,7 @@ func TestUnreachableCoordinator(t *testing.T) {
 			"SEAMLESS_DATA_DIR":        t.TempDir(),
 			"SEAMLESS_LOG_LEVEL":       "info",
 		})
-		if len(n.logs("seamless.backfill.coordinator_unreachable")) == 0 {
+		if len(n.awaitLogs("seamless.backfill.coordinator_unreachable")) == 0 {
 			t.Error("no seamless.backfill.coordinator_unreachable log line at start")
 		}
 		r := grid.R(1_700_000_000/chunk*chunk, 1_700_000_000/chunk*chunk+chunk)
@@ -46,7 +46,7 @@ func TestUnreachableCoordinator(t *testing.T) {
 		if b.err != nil || b.res.Metadata.CoverageRatio != 1 || b.res.Frame.Len() != 900 {
 			t.Fatalf("bars with the coordinator down: %d rows, ratio %v, %v", b.res.Frame.Len(), b.res.Metadata.CoverageRatio, b.err)
 		}
-		if len(n.logs("seamless.backfill.coordinator_fallback")) == 0 {
+		if len(n.awaitLogs("seamless.backfill.coordinator_fallback")) == 0 {
 			t.Error("backfill fell back to the local guard without a seamless.backfill.coordinator_fallback log line")
 		}
 	})

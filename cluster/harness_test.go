@@ -208,6 +208,16 @@ func (n *node) logs(msg string) []logLine {
 	return out
 }
 
+// awaitLogs is logs(msg) once it has at least one line, or after 10 s: the process
+// writes a line before it answers, but the pipe reaching this test may lag behind.
+func (n *node) awaitLogs(msg string) []logLine {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if l := n.logs(msg); len(l) > 0 || time.Now().After(deadline) {
+			return l
+		}
+	}
+}
+
 func (n *node) dump(t *testing.T, last int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
