@@ -9,15 +9,16 @@
 //	POST /v1/leases/claim     {"key","lease_ms"}          → 200 {"lease":{"key","token","lease_until_ms"},"completion_ratio"}
 //	                                                         409 {"error":{"code":"lease_held",…}} when held
 //	POST /v1/leases/renew     {"key","token","lease_ms"}  → 200 {"lease":{…}}; 409 lease_lost
-//	POST /v1/leases/complete  {"key","token"}             → 200 {"ok":true,"completion_ratio":1}; 409 lease_lost
+//	POST /v1/leases/complete  {"key","token"[,"completion_ratio"]} → 200 {"ok":true,"completion_ratio":r (default 1)}; 409 lease_lost
 //	POST /v1/leases/fail      {"key","token","reason"}    → 200 {"ok":true,"completion_ratio":0}; 409 lease_lost
 //	GET  /v1/leases                                        → 200 {"leases":[{"key","holder","token","lease_until_ms","progress"}]}
 //	GET  /v1/leases/wait?key=K&timeout_ms=N                → 200 {"free":true|false} (long poll)
 //	POST /v1/leases/release   {"key"}                     → 200 {"ok":true} (operator: free a stuck lease)
 //	GET  /healthz                                          → 200 {"status":"ok"}
 //
-// completion_ratio on claim is the ratio the key last ended with (1 after complete, 0
-// after fail), absent for a key never ended.
+// completion_ratio on claim is the ratio the key last ended with (the one complete
+// sent, 1 by default; 0 after fail), absent for a key never ended. The handler
+// remembers it for the last MaxRemembered keys ended through it.
 //
 // Errors are JSON documents {"error":{"code","message"}}. Client reads a 409 (or 404)
 // as held elsewhere or lost only when it carries such a document with code lease_held
@@ -77,7 +78,14 @@ type claimReq struct {
 	LeaseMS int64  `json:"lease_ms"`
 	Token   Token  `json:"token"`
 	Reason  string `json:"reason"`
+	// CompletionRatio is how much of the chunk a complete did (the reference's
+	// optional field; 1 when absent).
+	CompletionRatio *float64 `json:"completion_ratio"`
 }
+
+// MaxRemembered bounds the keys whose last completion ratio a Handler remembers, so a
+// long-running coordinator's memory does not grow with every chunk it ever served.
+const MaxRemembered = 1 << 16
 
 type claimResp struct {
 	Lease           WireLease `json:"lease"`
@@ -99,7 +107,9 @@ type Handler struct {
 	mux *http.ServeMux
 
 	mu    sync.Mutex
-	ended map[string]float64 // last completion ratio per key
+	ended map[string]float64 // last completion ratio per key, at most MaxRemembered
+	order []string           // keys of ended, oldest first (a ring once full)
+	next  int                // where the next key goes in order once it is full
 }
 
 // NewHandler returns the lease API over c.
@@ -143,6 +153,10 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, needToken bool)
 	}
 	if needToken && req.Token == 0 {
 		writeErr(w, http.StatusBadRequest, "bad_request", "token is required")
+		return req, false
+	}
+	if c := req.CompletionRatio; c != nil && !(*c >= 0 && *c <= 1) {
+		writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("completion_ratio %v: want a number from 0 to 1", *c))
 		return req, false
 	}
 	return req, true
@@ -200,7 +214,9 @@ func (h *Handler) renew(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, claimResp{Lease: WireLease{Key: l.Key, Token: Token(l.Token), LeaseUntilMS: l.LeaseUntilMS}})
 }
 
-func (h *Handler) end(w http.ResponseWriter, r *http.Request, ratio float64, do func(context.Context, seamless.Lease, string) error) {
+// end ends a lease with do and remembers the key's completion ratio: ratio, or for a
+// complete the one the request sends.
+func (h *Handler) end(w http.ResponseWriter, r *http.Request, ratio float64, complete bool, do func(context.Context, seamless.Lease, string) error) {
 	req, ok := h.decode(w, r, true)
 	if !ok {
 		return
@@ -209,18 +225,36 @@ func (h *Handler) end(w http.ResponseWriter, r *http.Request, ratio float64, do 
 		coordErr(w, err)
 		return
 	}
-	h.mu.Lock()
-	h.ended[req.Key] = ratio
-	h.mu.Unlock()
+	if complete && req.CompletionRatio != nil {
+		ratio = *req.CompletionRatio
+	}
+	h.remember(req.Key, ratio)
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "completion_ratio": ratio})
 }
 
+// remember records key's last completion ratio, forgetting the oldest key once
+// MaxRemembered are known.
+func (h *Handler) remember(key string, ratio float64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.ended[key]; !ok {
+		if len(h.order) < MaxRemembered {
+			h.order = append(h.order, key)
+		} else {
+			delete(h.ended, h.order[h.next])
+			h.order[h.next] = key
+			h.next = (h.next + 1) % MaxRemembered
+		}
+	}
+	h.ended[key] = ratio
+}
+
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request) {
-	h.end(w, r, 1, func(ctx context.Context, l seamless.Lease, _ string) error { return h.c.Complete(ctx, l) })
+	h.end(w, r, 1, true, func(ctx context.Context, l seamless.Lease, _ string) error { return h.c.Complete(ctx, l) })
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request) {
-	h.end(w, r, 0, func(ctx context.Context, l seamless.Lease, reason string) error {
+	h.end(w, r, 0, false, func(ctx context.Context, l seamless.Lease, reason string) error {
 		if reason == "" {
 			reason = "unspecified"
 		}

@@ -194,3 +194,33 @@ func FuzzTokenJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestCompletionRatio: a complete may say how much of the chunk it did (the reference's
+// optional completion_ratio), which the next claim of the key returns; a fail is 0
+// whatever it says; a ratio outside [0, 1] is a bad request.
+func TestCompletionRatio(t *testing.T) {
+	srv := httptest.NewServer(leaseapi.NewHandler(seamless.NewMemCoordinator(nil)))
+	defer srv.Close()
+	claim := func(key string) (string, map[string]any) {
+		t.Helper()
+		code, m := post(t, srv.URL+"/v1/leases/claim", `{"key":"`+key+`","lease_ms":60000}`)
+		if code != 200 {
+			t.Fatalf("claim %s: %d %v", key, code, m)
+		}
+		return m["lease"].(map[string]any)["token"].(string), m
+	}
+	tok, _ := claim("k")
+	if code, m := post(t, srv.URL+"/v1/leases/complete", `{"key":"k","token":"`+tok+`","completion_ratio":1.5}`); code != 400 || m["error"].(map[string]any)["code"] != "bad_request" {
+		t.Fatalf("ratio 1.5: %d %v", code, m)
+	}
+	if code, m := post(t, srv.URL+"/v1/leases/complete", `{"key":"k","token":"`+tok+`","completion_ratio":0.25}`); code != 200 || m["completion_ratio"].(float64) != 0.25 {
+		t.Fatalf("complete with 0.25: %d %v", code, m)
+	}
+	tok, m := claim("k")
+	if m["completion_ratio"].(float64) != 0.25 {
+		t.Fatalf("claim after a partial complete: %v", m)
+	}
+	if code, m := post(t, srv.URL+"/v1/leases/fail", `{"key":"k","token":"`+tok+`","reason":"x","completion_ratio":0.9}`); code != 200 || m["completion_ratio"].(float64) != 0 {
+		t.Fatalf("fail: %d %v", code, m)
+	}
+}
