@@ -73,3 +73,54 @@ func TestErrorRoundTrip(t *testing.T) {
 		t.Errorf("non-JSON body: %+v", b)
 	}
 }
+
+// FuzzDecodeRequest: any query string either is refused with a *seamless.RequestError
+// or decodes to a request that encodes and decodes back to the same request (up to
+// where min_coverage and max_lag_seconds sit: the SLA policy's and the per-request
+// overrides share one query parameter, and the effective value is the same); nothing
+// panics.
+func FuzzDecodeRequest(f *testing.F) {
+	for _, seed := range []string{
+		"node_id=ohlcv:binance:BTC/USDT:1m&interval=60&start=1&end=7200",
+		"node_id=a:b:c:1m&interval=60&start=2024-01-01T00:00:00Z&end=2024-01-02T00:00:00Z&strategy=partial_fill&partial_ok=true",
+		"node_id=x&interval=-1&start=9223372036854775807&end=-9223372036854775808",
+		"node_id=n&interval=60&start=0&end=60&sla=baseline&max_wait_storage_ms=5&on_violation=hold&min_coverage=0.5&max_lag_seconds=30",
+		"node_id=n&interval=60&start=0&end=60&as_of=2024-01-01T00:00:00Z&execution_domain=backtest&world_id=w",
+		"node_id=n&node_id=m&interval=60",
+		"interval=1e3&start=%00",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		req, err := DecodeRequest(q)
+		if err != nil {
+			var re *seamless.RequestError
+			if !errors.As(err, &re) {
+				t.Fatalf("%q: %T %v, want a RequestError", raw, err, err)
+			}
+			return
+		}
+		// effective folds the overrides into the policy, as the provider does.
+		effective := func(r seamless.Request) seamless.Request {
+			if r.SLA != nil {
+				p := *r.SLA
+				if r.MinCoverage > 0 {
+					p.MinCoverage = r.MinCoverage
+				}
+				if r.MaxLagSeconds > 0 {
+					p.MaxLagSeconds = r.MaxLagSeconds
+				}
+				r.SLA, r.MinCoverage, r.MaxLagSeconds = &p, 0, 0
+			}
+			return r
+		}
+		again, err := DecodeRequest(EncodeRequest(req))
+		if err != nil || !reflect.DeepEqual(effective(again), effective(req)) {
+			t.Fatalf("%q: decoded %+v, which round-trips to %+v (%v)", raw, req, again, err)
+		}
+	})
+}
