@@ -161,7 +161,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", wire.MediaJSON)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // an API answer, not HTML: "≥" reads better than "\u003e="
+	_ = enc.Encode(v)
 }
 
 // writeError sends an error document with the status of its code.
