@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,18 +11,11 @@ import (
 	"time"
 
 	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/internal/testaddr"
 )
 
 // deadEtcd returns an etcd:// URL on which nothing listens.
-func deadEtcd(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "etcd://" + addr
-}
+func deadEtcd(t *testing.T) string { return "etcd://" + testaddr.Dead(t) }
 
 // TestUnreachableCoordinator: a node whose etcd cannot be reached starts in fallback
 // mode and backfills under its local guard, saying so — unless SEAMLESS_PROFILE=prod,

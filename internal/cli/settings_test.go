@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/coordinator/leaseapi"
+	"github.com/seamless-data/seamless/internal/testaddr"
 )
 
 // backfillVars are the SEAMLESS_BACKFILL_* variables (and the lease TTL), with their
@@ -34,16 +34,7 @@ func unsetBackfillVars(t *testing.T) {
 }
 
 // deadURL is the http:// address of a port nothing listens on.
-func deadURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
+func deadURL(t *testing.T) string { return "http://" + testaddr.Dead(t) }
 
 // TestProdProbesLeaseAPI: SEAMLESS_PROFILE=prod with an http:// coordinator starts only
 // when the lease API answers GET /healthz; other profiles start regardless and fall back.
