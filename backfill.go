@@ -187,7 +187,14 @@ func (p *Provider) backfillChunk(ctx context.Context, pl plan, chunk grid.Range)
 			out.err = fmt.Errorf("%s: read coverage: %w", pl.series, err)
 			return out
 		}
-		if cov.Missing(target).Empty() {
+		missing := cov.Missing(target)
+		if missing.Empty() {
+			p.forgetTail(key)
+			return out
+		}
+		if p.tailPending(pl, key, missing) {
+			// Only bars the source had not published a moment ago are missing, and a
+			// fetch (perhaps the one we waited for) just asked: not again yet.
 			return out
 		}
 		lease, err := p.coord.Claim(ctx, key, p.leaseTTL)
@@ -257,6 +264,9 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 			return &UpstreamError{Series: pl.series, Chunk: chunk, Attempts: attempts, Err: err}
 		}
 		covered := p.settled(pl, r, f)
+		if covered != r {
+			p.noteTail(lease.Key)
+		}
 		if !covered.Empty() {
 			err = p.store.Write(ctx, Write{Series: pl.series, Range: covered, Frame: f, Token: lease.Token})
 			p.cache.invalidate(pl.series, covered, p.chunkWidth(pl))
@@ -281,8 +291,7 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 // again by a later request instead of being recorded as a market gap for good.
 func (p *Provider) settled(pl plan, r grid.Range, f *frame.Frame) grid.Range {
 	iv := pl.series.Interval
-	// Bars opening at or after recent closed within the settle window (ts+iv > now-settle).
-	recent := grid.FloorAlign(p.clock.Now().Add(-p.cfg.SettleWindow).Unix(), iv)
+	recent := p.unsettledFrom(pl)
 	if r.End <= recent {
 		return r
 	}
@@ -291,6 +300,50 @@ func (p *Provider) settled(pl plan, r grid.Range, f *frame.Frame) grid.Range {
 		end = max(end, f.TS[n-1]+iv)
 	}
 	return grid.R(r.Start, end)
+}
+
+// unsettledFrom is the first bar that closed within the settle window
+// (ts + interval > now - settle_window): bars from there on may not be published yet.
+func (p *Provider) unsettledFrom(pl plan) int64 {
+	return grid.FloorAlign(p.clock.Now().Add(-p.cfg.SettleWindow).Unix(), pl.series.Interval)
+}
+
+// tailRetry is how soon a chunk whose unpublished tail a fetch just left uncovered is
+// asked for again: often enough to catch the bars as they appear, rarely enough that a
+// burst of requests (or the waiters of that fetch) cost one upstream call.
+func (p *Provider) tailRetry() time.Duration { return min(p.cfg.SettleWindow/10, 10*time.Second) }
+
+func (p *Provider) noteTail(key string) {
+	now := p.clock.Now()
+	p.tailsMu.Lock()
+	defer p.tailsMu.Unlock()
+	if p.tails == nil {
+		p.tails = map[string]time.Time{}
+	}
+	for k, t := range p.tails { // the map holds only chunks near now
+		if now.Sub(t) > p.cfg.SettleWindow {
+			delete(p.tails, k)
+		}
+	}
+	p.tails[key] = now
+}
+
+func (p *Provider) forgetTail(key string) {
+	p.tailsMu.Lock()
+	delete(p.tails, key)
+	p.tailsMu.Unlock()
+}
+
+// tailPending reports whether all that is missing of a chunk is its unsettled tail and a
+// fetch asked for it less than tailRetry ago.
+func (p *Provider) tailPending(pl plan, key string, missing grid.Set) bool {
+	if rs := missing.Ranges(); len(rs) == 0 || rs[0].Start < p.unsettledFrom(pl) {
+		return false
+	}
+	p.tailsMu.Lock()
+	at, ok := p.tails[key]
+	p.tailsMu.Unlock()
+	return ok && p.clock.Now().Sub(at) < p.tailRetry()
 }
 
 // keepalive renews the lease every third of its TTL until stopped. If a renewal fails

@@ -89,6 +89,12 @@ type Provider struct {
 	closed    bool
 	scheduled map[string]bool // chunk keys with background work queued or running
 
+	// tails remembers, by chunk key, when a fetch last left the chunk's newest bars
+	// uncovered because the source had not published them yet (see settled), so that
+	// requests waiting on that fetch, or right behind it, do not ask again at once.
+	tailsMu sync.Mutex
+	tails   map[string]time.Time
+
 	asOf asOfGate
 }
 

@@ -2,6 +2,7 @@ package seamless_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,5 +75,40 @@ func TestRecentBarsNotYetPublishedAreFetchedAgain(t *testing.T) {
 	calls = src.calls.Load()
 	if res, err := p.Fetch(ctx, old); err != nil || res.Frame.Len() != 0 || src.calls.Load() != calls {
 		t.Fatalf("an old empty range was fetched again: %v, %d rows, %d calls", err, res.Frame.Len(), src.calls.Load()-calls)
+	}
+}
+
+// TestUnpublishedTailFetchedOnceByConcurrentRequests: requests that waited on a fetch
+// which left the unpublished tail uncovered do not each fetch that tail again.
+func TestUnpublishedTailFetchedOnceByConcurrentRequests(t *testing.T) {
+	fc := clock.NewFake(t0)
+	src := &laggingFetcher{clock: fc, lag: 3 * time.Minute}
+	p, err := seamless.New(seamless.Config{Store: memstore.New(), Sources: seamless.Sources{"demo": src}, Clock: fc, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	r := req(t0.Add(-30*time.Minute).Unix(), t0.Unix(), seamless.AutoBackfill)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			if res, err := p.Fetch(context.Background(), r); err != nil || res.Frame.Len() != 27 {
+				t.Errorf("%v, %d rows", err, res.Frame.Len())
+			}
+		})
+	}
+	wg.Wait()
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("%d upstream calls for one chunk, want 1", n)
+	}
+	// A moment later the tail is asked for again, once.
+	fc.Advance(15 * time.Second)
+	for range 4 {
+		if _, err := p.Fetch(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d upstream calls after the retry interval, want 2", n)
 	}
 }
