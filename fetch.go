@@ -135,12 +135,15 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 	}
 
 	b := newBudgets(p.log, p.tracer, p.clock, policy, began, req.NodeID)
+	phaseNode := OtherSeries // until the coverage shows the store holds the series
 	defer func() {
 		// A failed request's phases are timed too (a served one's are, from its
-		// metadata, in observe): the latency SLO must see the slow failures.
+		// metadata, in observe): the latency SLO must see the slow failures. Those of
+		// series the store holds nothing of share one label (made-up ids would
+		// otherwise each add label values).
 		if err != nil {
 			for phase, ms := range b.phases() {
-				p.obs.Phase(req.NodeID, phase, time.Duration(ms*float64(time.Millisecond)))
+				p.obs.Phase(phaseNode, phase, time.Duration(ms*float64(time.Millisecond)))
 			}
 		}
 	}()
@@ -188,6 +191,9 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 	violated, err := b.run(parent, PhaseStorage, func(ctx context.Context) (err error) {
 		if cov, rewrites, err = p.coverage(ctx, pl.series); err != nil {
 			return fmt.Errorf("read coverage: %w", err)
+		}
+		if !cov.Empty() {
+			phaseNode = req.NodeID
 		}
 		if cov.Missing(pl.closed).Empty() { // nothing to backfill: read now, in the same phase
 			return readBars(ctx)

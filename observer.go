@@ -9,8 +9,9 @@ import (
 // Observer receives the provider's measurements: phase durations, tier counts,
 // backfill progress, SLA verdicts. The Prometheus implementation lives in package
 // telemetry; tests can record calls. Methods must be cheap and safe for concurrent use.
-// Node ids passed here belong to requests that validated and routed, so label values
-// stay bounded by the series that exist or are configured.
+// Node ids passed here belong to requests that validated and routed; a failed request
+// for a series the store holds nothing of is reported as OtherSeries, so that requests
+// for made-up ids cannot grow label sets (package telemetry also caps them).
 type Observer interface {
 	// Request is called once per Fetch with its strategy, error code ("ok" on
 	// success) and duration.
@@ -65,3 +66,8 @@ func (nopObserver) BackfillFailure(Series)                    {}
 func (nopObserver) Upstream(string, string)                   {}
 func (nopObserver) Cache(int, int)                            {}
 func (nopObserver) Conformance(Series, conformance.Report)    {}
+
+// OtherSeries is the node id under which observers see what cannot be told apart
+// without unbounded labels: the phases of failed requests for series the store holds
+// nothing of.
+const OtherSeries = "other"

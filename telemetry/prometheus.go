@@ -2,13 +2,17 @@
 // reference's names (SPEC §8), so existing dashboards and alerts keep working.
 //
 // Cardinality: node_id labels come only from requests that validated and routed to a
-// source, i.e. series that exist in storage or are configured; per-lease series
+// source (failed requests for series the store holds nothing of come as
+// seamless.OtherSeries), and a Metrics hands out at most MaxNodeLabels distinct node_id
+// values — later ones are reported as node_id="other" — so requests for made-up series
+// cannot grow the label sets without bound; per-lease series
 // (backfill_completion_ratio) are deleted when their lease ends. Every histogram's
 // buckets fit its unit: seconds from 1 ms to 600 s, gap repair from 10 ms to 10 min.
 package telemetry
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +54,33 @@ type Metrics struct {
 	cacheHits           prometheus.Counter
 	cacheMisses         prometheus.Counter
 	reg                 prometheus.Registerer
+
+	nodesMu sync.Mutex
+	nodes   map[string]struct{} // node_id label values handed out
+}
+
+// MaxNodeLabels bounds the distinct node_id label values of a Metrics: 10,000 series
+// is far more than one deployment serves, and the bound keeps a stream of requests for
+// made-up series from growing every per-series metric without end.
+const MaxNodeLabels = 10_000
+
+// node is the node_id label value for id: id itself while fewer than MaxNodeLabels
+// distinct values have been handed out (or id is one of them), else
+// seamless.OtherSeries.
+func (m *Metrics) node(id string) string {
+	m.nodesMu.Lock()
+	defer m.nodesMu.Unlock()
+	if _, ok := m.nodes[id]; ok {
+		return id
+	}
+	if len(m.nodes) >= MaxNodeLabels {
+		return seamless.OtherSeries
+	}
+	if m.nodes == nil {
+		m.nodes = map[string]struct{}{}
+	}
+	m.nodes[id] = struct{}{}
+	return id
 }
 
 // New creates the metrics and registers them on reg.
@@ -149,7 +180,7 @@ func (m *Metrics) Request(strategy seamless.Strategy, code string, d time.Durati
 
 // Phase implements seamless.Observer.
 func (m *Metrics) Phase(nodeID, phase string, d time.Duration) {
-	m.slaDeadline.WithLabelValues(nodeID, phase).Observe(d.Seconds())
+	m.slaDeadline.WithLabelValues(m.node(nodeID), phase).Observe(d.Seconds())
 }
 
 // Served implements seamless.Observer.
@@ -161,9 +192,9 @@ func (m *Metrics) Served(tier string, bars int) {
 
 // Coverage implements seamless.Observer.
 func (m *Metrics) Coverage(s seamless.Series, ratio, staleness float64) {
-	m.coverageRatio.WithLabelValues(s.NodeID, iv(s)).Set(ratio)
+	m.coverageRatio.WithLabelValues(m.node(s.NodeID), iv(s)).Set(ratio)
 	if staleness >= 0 {
-		m.liveStaleness.WithLabelValues(s.NodeID, iv(s)).Set(staleness)
+		m.liveStaleness.WithLabelValues(m.node(s.NodeID), iv(s)).Set(staleness)
 	}
 }
 
@@ -188,28 +219,28 @@ func (m *Metrics) BackfillJob(delta int) { m.jobsInProgress.Add(float64(delta)) 
 
 // ChunkProgress implements seamless.Observer.
 func (m *Metrics) ChunkProgress(s seamless.Series, leaseKey string, ratio float64) {
-	m.completionRatio.WithLabelValues(s.NodeID, iv(s), leaseKey).Set(ratio)
+	m.completionRatio.WithLabelValues(m.node(s.NodeID), iv(s), leaseKey).Set(ratio)
 }
 
 // ChunkDone implements seamless.Observer: the lease's series is deleted.
 func (m *Metrics) ChunkDone(s seamless.Series, leaseKey string) {
-	m.completionRatio.DeleteLabelValues(s.NodeID, iv(s), leaseKey)
+	m.completionRatio.DeleteLabelValues(m.node(s.NodeID), iv(s), leaseKey)
 }
 
 // ChunkFetched implements seamless.Observer.
 func (m *Metrics) ChunkFetched(s seamless.Series, lastTS int64, latency time.Duration) {
-	m.lastTimestamp.WithLabelValues(s.NodeID, iv(s)).Set(float64(lastTS))
-	m.gapRepair.WithLabelValues(s.NodeID, iv(s)).Observe(float64(latency.Microseconds()) / 1000)
+	m.lastTimestamp.WithLabelValues(m.node(s.NodeID), iv(s)).Set(float64(lastTS))
+	m.gapRepair.WithLabelValues(m.node(s.NodeID), iv(s)).Observe(float64(latency.Microseconds()) / 1000)
 }
 
 // BackfillRetry implements seamless.Observer.
 func (m *Metrics) BackfillRetry(s seamless.Series) {
-	m.backfillRetries.WithLabelValues(s.NodeID, iv(s)).Inc()
+	m.backfillRetries.WithLabelValues(m.node(s.NodeID), iv(s)).Inc()
 }
 
 // BackfillFailure implements seamless.Observer.
 func (m *Metrics) BackfillFailure(s seamless.Series) {
-	m.backfillFailures.WithLabelValues(s.NodeID, iv(s)).Inc()
+	m.backfillFailures.WithLabelValues(m.node(s.NodeID), iv(s)).Inc()
 }
 
 // StaleClaim counts a stale claim (wire it to the coordinator).
@@ -225,10 +256,10 @@ func (m *Metrics) JobsInProgress() prometheus.Gauge { return m.jobsInProgress }
 // Conformance implements seamless.Observer.
 func (m *Metrics) Conformance(s seamless.Series, rep conformance.Report) {
 	for flag, n := range rep.FlagsCounts {
-		m.conformanceFlags.WithLabelValues(s.NodeID, iv(s), flag).Add(float64(n))
+		m.conformanceFlags.WithLabelValues(m.node(s.NodeID), iv(s), flag).Add(float64(n))
 	}
 	if n := len(rep.Warnings); n > 0 {
-		m.conformanceWarnings.WithLabelValues(s.NodeID, iv(s)).Add(float64(n))
+		m.conformanceWarnings.WithLabelValues(m.node(s.NodeID), iv(s)).Add(float64(n))
 	}
 }
 

@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,8 +98,9 @@ domain_gate_holds_total{reason="coverage_breach"} 1
 }
 
 // TestFailedRequestsTimedAndTiersCounted: a failed request's phases reach the SLA
-// histogram (the latency SLO must see slow failures), and bars answered from the cache
-// tier are counted under tier="cache".
+// histogram (the latency SLO must see slow failures) — under the series' node_id when
+// the store holds it, else under "other", so made-up ids add no labels — and bars
+// answered from the cache tier are counted under tier="cache".
 func TestFailedRequestsTimedAndTiersCounted(t *testing.T) {
 	reg, _, p := metricsProvider(t)
 	ctx := context.Background()
@@ -134,9 +136,12 @@ func TestFailedRequestsTimedAndTiersCounted(t *testing.T) {
 		return 0
 	}
 	for _, phase := range []string{"total", "storage_wait"} {
-		if n := value("seamless_sla_deadline_seconds", map[string]string{"node_id": failing.NodeID, "phase": phase}); n != 1 {
-			t.Fatalf("failed request: %v %s observations, want 1", n, phase)
+		if n := value("seamless_sla_deadline_seconds", map[string]string{"node_id": seamless.OtherSeries, "phase": phase}); n != 1 {
+			t.Fatalf("failed request of an unknown series: %v %s observations under other, want 1", n, phase)
 		}
+	}
+	if n := value("seamless_sla_deadline_seconds", map[string]string{"node_id": failing.NodeID}); n != 0 {
+		t.Fatalf("a series the store does not hold got its own label (%v observations)", n)
 	}
 
 	served := seamless.Request{NodeID: "ohlcv:demo:BTC/USD:1m", Interval: 60, Start: s, End: s + 86400}
@@ -147,5 +152,47 @@ func TestFailedRequestsTimedAndTiersCounted(t *testing.T) {
 	}
 	if v := value("seamless_bars_served_total", map[string]string{"tier": "cache"}); v == 0 {
 		t.Fatal(`no bars counted under seamless_bars_served_total{tier="cache"}`)
+	}
+	// A failure of a stored series is timed under its own node_id.
+	beyond := served
+	beyond.Start, beyond.End, beyond.Strategy = served.End+7*86400, served.End+7*86400+3600, seamless.FailFast
+	if _, err := p.Fetch(ctx, beyond); seamless.ErrorCode(err) != "not_covered" {
+		t.Fatalf("err = %v, want not_covered", err)
+	}
+	if n := value("seamless_sla_deadline_seconds", map[string]string{"node_id": served.NodeID, "phase": "total"}); n != 4 {
+		t.Fatalf("%v total observations of %s, want 4 (3 served, 1 failed)", n, served.NodeID)
+	}
+}
+
+// TestNodeLabelsBounded: past MaxNodeLabels distinct node ids, new ones are reported as
+// node_id="other"; ids already labelled keep their label.
+func TestNodeLabelsBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := telemetry.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range telemetry.MaxNodeLabels + 50 {
+		m.Phase("node-"+strconv.Itoa(i), "total", time.Millisecond)
+	}
+	m.Phase("node-0", "total", time.Millisecond)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "seamless_sla_deadline_seconds" {
+			for _, mt := range mf.GetMetric() {
+				for _, l := range mt.GetLabel() {
+					if l.GetName() == "node_id" {
+						labels[l.GetValue()] = mt.GetHistogram().GetSampleCount()
+					}
+				}
+			}
+		}
+	}
+	if len(labels) != telemetry.MaxNodeLabels+1 || labels[seamless.OtherSeries] != 50 || labels["node-0"] != 2 {
+		t.Fatalf("%d node_id values, %d under other, %d under node-0", len(labels), labels[seamless.OtherSeries], labels["node-0"])
 	}
 }
