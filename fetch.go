@@ -134,7 +134,7 @@ func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ R
 		ds = append(ds, decision{ViolationHold, ReasonAsOfRegression})
 	}
 
-	b := newBudgets(p.log, p.tracer, p.clock, policy, began, req.NodeID)
+	b := newBudgets(ctx, p.log, p.tracer, p.clock, policy, began, req.NodeID)
 	phaseNode := OtherSeries // until the coverage shows the store holds the series
 	defer func() {
 		// A failed request's phases are timed too (a served one's are, from its
@@ -451,6 +451,7 @@ func (p *Provider) describe(md *Metadata, pl plan, f *frame.Frame, cov grid.Set,
 // budgets tracks a request's SLA phases: time spent per phase, deadlines, and the first
 // violation.
 type budgets struct {
+	ctx       context.Context // the request's, for the trace ids of log records
 	log       *slog.Logger
 	tracer    trace.Tracer
 	clock     clock.Clock
@@ -461,8 +462,8 @@ type budgets struct {
 	violation *SLAViolation
 }
 
-func newBudgets(log *slog.Logger, tr trace.Tracer, c clock.Clock, policy SLAPolicy, began time.Time, node string) *budgets {
-	return &budgets{log: log, tracer: tr, clock: c, policy: policy, began: began, node: node, spent: map[string]time.Duration{}}
+func newBudgets(ctx context.Context, log *slog.Logger, tr trace.Tracer, c clock.Clock, policy SLAPolicy, began time.Time, node string) *budgets {
+	return &budgets{ctx: ctx, log: log, tracer: tr, clock: c, policy: policy, began: began, node: node, spent: map[string]time.Duration{}}
 }
 
 // phaseSpans names each phase's span (SPEC §8).
@@ -578,7 +579,7 @@ func (b *budgets) expired(phase string) SLAViolation {
 func (b *budgets) exceeded(v SLAViolation) error {
 	if b.violation == nil {
 		b.violation = &v
-		b.log.Warn("seamless.sla.phase_exceeded", "node_id", b.node, "phase", v.Phase, "elapsed_ms", v.ElapsedMS,
+		b.log.WarnContext(b.ctx, "seamless.sla.phase_exceeded", "node_id", b.node, "phase", v.Phase, "elapsed_ms", v.ElapsedMS,
 			"budget_ms", v.BudgetMS, "missing_bars", v.MissingBars, "on_violation", b.policy.mode())
 	}
 	if b.policy.mode() == ViolationFailFast {

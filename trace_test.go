@@ -104,3 +104,36 @@ func TestTraceIDsInLogs(t *testing.T) {
 		t.Fatalf("log trace_id %v, fetch trace %s", rec["trace_id"], fetchTrace)
 	}
 }
+
+// TestSLAViolationLogHasTraceIDs: the seamless.sla.phase_exceeded record carries the
+// request's trace and span ids like every other record logged during a request.
+func TestSLAViolationLogHasTraceIDs(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(seamless.TraceLogHandler(slog.NewJSONHandler(&buf, nil)))
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	e := newEnv(t, seamless.Config{TracerProvider: tp, Logger: log})
+	r := req(day(1), day(1)+3600*24*30, seamless.AutoBackfill)
+	r.SLA = &seamless.SLAPolicy{MaxSyncGapBars: 10} // a sync_gap violation, before any upstream call
+	if _, err := e.p.Fetch(context.Background(), r); seamless.ErrorCode(err) != "sla_exceeded" {
+		t.Fatalf("err = %v, want sla_exceeded", err)
+	}
+	var rec map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		rec = nil
+		json.Unmarshal(line, &rec)
+		if rec["msg"] == "seamless.sla.phase_exceeded" {
+			break
+		}
+	}
+	var fetchTrace string
+	for _, s := range exp.GetSpans() {
+		if s.Name == "seamless.fetch" {
+			fetchTrace = s.SpanContext.TraceID().String()
+		}
+	}
+	if rec["msg"] != "seamless.sla.phase_exceeded" || rec["trace_id"] != fetchTrace || rec["span_id"] == "" {
+		t.Fatalf("violation log %v, fetch trace %s", rec, fetchTrace)
+	}
+}
