@@ -170,3 +170,44 @@ func BenchmarkMetadataJSON(b *testing.B) {
 		})
 	}
 }
+
+// TestArchiveRecordsWhenFindingsGoAway: every report with findings is archived, and a
+// clean one when the series' last archived report had findings, so the regression
+// digest sees findings leave and come back; repeated clean answers write nothing.
+func TestArchiveRecordsWhenFindingsGoAway(t *testing.T) {
+	sink := &recordingSink{}
+	e := newEnv(t, seamless.Config{Reports: sink, CacheBytes: -1})
+	ctx := context.Background()
+	dirty := grid.R(day(3), day(3)+3600)
+	f := demo.Bars(node, iv, dirty)
+	f.Col("close").F64[5] = math.NaN()
+	if err := e.p.Import(ctx, node, iv, dirty, f, seamless.ImportPartialOK()); err != nil {
+		t.Fatal(err)
+	}
+	clean := grid.R(day(4), day(4)+3600)
+	if err := e.p.Import(ctx, node, iv, clean, demo.Bars(node, iv, clean)); err != nil {
+		t.Fatal(err)
+	}
+	base := sink.count() // the import's own report of the NaN
+	fetch := func(r grid.Range) {
+		t.Helper()
+		q := req(r.Start, r.End, seamless.FailFast)
+		q.PartialOK = true
+		if _, err := e.p.Fetch(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		r    grid.Range
+		want int // reports archived so far, after base
+	}{
+		{dirty, 1}, {dirty, 2}, // findings: every time
+		{clean, 3}, {clean, 3}, {clean, 3}, // clean after findings: once
+		{dirty, 4}, {clean, 5},
+	} {
+		fetch(step.r)
+		if got := sink.count() - base; got != step.want {
+			t.Fatalf("after fetching %v: %d reports archived, want %d", step.r, got, step.want)
+		}
+	}
+}

@@ -95,6 +95,11 @@ type Provider struct {
 	tailsMu sync.Mutex
 	tails   map[string]time.Time
 
+	// archivedClean says, per series, whether the last report this process archived
+	// was clean (see archive).
+	archivedMu    sync.Mutex
+	archivedClean map[Series]bool
+
 	asOf asOfGate
 }
 
@@ -358,11 +363,7 @@ func (p *Provider) Import(ctx context.Context, nodeID string, interval int64, r 
 	}
 	if !rep.Clean() && !o.reported {
 		p.obs.Conformance(pl.series, rep)
-		if p.reports != nil {
-			if err := p.reports.Archive(ctx, pl.series, r, rep); err != nil {
-				p.log.Warn("seamless.conformance.archive_failed", "node_id", pl.series.NodeID, "err", err)
-			}
-		}
+		p.archive(ctx, pl.series, r, rep)
 	}
 	if blocking := o.policy.Blocking(rep); o.policy.Refuses(blocking, o.partialOK) {
 		return &conformance.PipelineError{Report: rep, Blocking: blocking}

@@ -100,11 +100,7 @@ func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.
 	p.last.rep, p.last.ok = rep, true
 	p.last.mu.Unlock()
 	p.obs.Conformance(pl.series, rep)
-	if p.reports != nil && !rep.Clean() {
-		if err := p.reports.Archive(ctx, pl.series, pl.want, rep); err != nil {
-			p.log.Warn("seamless.conformance.archive_failed", "node_id", pl.series.NodeID, "err", err)
-		}
-	}
+	p.archive(ctx, pl.series, pl.want, rep)
 	if blocking := policy.Blocking(rep); policy.Refuses(blocking, partialOK) {
 		return nil, &conformance.PipelineError{Report: rep, Blocking: blocking}
 	}
@@ -120,6 +116,31 @@ func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.
 	return out, nil
 }
 
+// archive records rep in the report archive: every report with findings, and a clean
+// one when the series' last archived report had findings (or the process has not
+// archived one for it yet), so that the regression digest sees findings go away and a
+// flag that comes back counts as new — without a write for every clean answer.
+func (p *Provider) archive(ctx context.Context, s Series, r grid.Range, rep conformance.Report) {
+	if p.reports == nil {
+		return
+	}
+	clean := rep.Clean()
+	p.archivedMu.Lock()
+	lastClean, known := p.archivedClean[s]
+	if clean && known && lastClean {
+		p.archivedMu.Unlock()
+		return
+	}
+	if p.archivedClean == nil {
+		p.archivedClean = map[Series]bool{}
+	}
+	p.archivedClean[s] = clean
+	p.archivedMu.Unlock()
+	if err := p.reports.Archive(ctx, s, r, rep); err != nil {
+		p.log.WarnContext(ctx, "seamless.conformance.archive_failed", "node_id", s.NodeID, "err", err)
+	}
+}
+
 // normalizeFetched runs the pipeline on upstream data before it is stored, so storage
 // only ever holds normalised bars (cast, sorted, unique, on the grid, inside r). The
 // findings are archived; blocking is decided when the data is served.
@@ -130,11 +151,7 @@ func (p *Provider) normalizeFetched(ctx context.Context, pl plan, r grid.Range, 
 	}
 	if !rep.Clean() {
 		p.obs.Conformance(pl.series, rep)
-		if p.reports != nil {
-			if err := p.reports.Archive(ctx, pl.series, r, rep); err != nil {
-				p.log.Warn("seamless.conformance.archive_failed", "node_id", pl.series.NodeID, "err", err)
-			}
-		}
+		p.archive(ctx, pl.series, r, rep)
 	}
 	// Keep only what lies in the fetched range: the pipeline checked the grid.
 	if lo, hi := out.SearchTS(r.Start), out.SearchTS(r.End); lo != 0 || hi != out.Len() {
