@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/seamless-data/seamless"
@@ -18,6 +17,7 @@ import (
 	"github.com/seamless-data/seamless/grid"
 	"github.com/seamless-data/seamless/live"
 	"github.com/seamless-data/seamless/live/binancews"
+	"github.com/seamless-data/seamless/source/binance/binancetest"
 	"github.com/seamless-data/seamless/store/memstore"
 )
 
@@ -31,7 +31,7 @@ var (
 )
 
 type fixture struct {
-	fs    *fakeStream
+	fs    *binancetest.Stream
 	feed  *binancews.Feed
 	tier  *live.Tier
 	store *memstore.Store
@@ -45,8 +45,8 @@ type fixture struct {
 // bar t0+4*iv.
 func newFixture(t *testing.T, opts binancews.Options, script ...step) *fixture {
 	t.Helper()
-	fx := &fixture{fs: newFakeStream(t, script...), store: memstore.New(), clk: clock.NewFake(time.Unix(t0+4*iv+10, 0))}
-	opts.BaseURL = fx.fs.url()
+	fx := &fixture{fs: binancetest.NewStream(t, script...), store: memstore.New(), clk: clock.NewFake(time.Unix(t0+4*iv+10, 0))}
+	opts.BaseURL = fx.fs.URL()
 	opts.Clock = fx.clk
 	opts.Seed = 7
 	if opts.ReadTimeout == 0 {
@@ -120,10 +120,10 @@ func checkStored(t *testing.T, st seamless.Store, end int64, want map[int64]floa
 
 func TestDisconnectNeitherDuplicatesNorLosesBars(t *testing.T) {
 	fx := newFixture(t, binancews.Options{},
-		step{send: btcEvents(kline(t0, 1, false), kline(t0, 2, false), kline(t0, 3, true),
-			kline(t0+iv, 4, false), kline(t0+iv, 5, true)), drop: true},
+		step{Send: btcEvents(kline(t0, 1, false), kline(t0, 2, false), kline(t0, 3, true),
+			kline(t0+iv, 4, false), kline(t0+iv, 5, true)), Drop: true},
 		// Reconnected: the server replays the last closed kline first.
-		step{send: btcEvents(kline(t0+iv, 5, true), kline(t0+2*iv, 6, false), `{"e":"kline","k":`,
+		step{Send: btcEvents(kline(t0+iv, 5, true), kline(t0+2*iv, 6, false), `{"e":"kline","k":`,
 			kline(t0+2*iv, 7, true), kline(t0+3*iv, 8, true), kline(t0+4*iv, 9, false))},
 	)
 	if err := fx.tier.Subscribe(btc); err != nil {
@@ -151,11 +151,11 @@ func TestDisconnectNeitherDuplicatesNorLosesBars(t *testing.T) {
 		t.Fatalf("OnReconnect calls %v", fx.reconnects)
 	}
 	fx.mu.Unlock()
-	if paths, _ := fx.fs.state(); !slices.Equal(paths, []string{"/stream", "/stream"}) {
+	if paths := fx.fs.Paths(); !slices.Equal(paths, []string{"/stream", "/stream"}) {
 		t.Fatalf("paths %v", paths)
 	}
-	for i, fc := range fx.fs.accepted() {
-		if log := fc.log(); !slices.Equal(log, []string{"SUBSCRIBE " + btcStream}) {
+	for i, fc := range fx.fs.Accepted() {
+		if log := fc.Requests(); !slices.Equal(log, []string{"SUBSCRIBE " + btcStream}) {
 			t.Fatalf("connection %d: requests %q", i, log)
 		}
 	}
@@ -166,8 +166,8 @@ func TestDisconnectNeitherDuplicatesNorLosesBars(t *testing.T) {
 
 func TestHoleAfterReconnectLeftUncovered(t *testing.T) {
 	fx := newFixture(t, binancews.Options{},
-		step{send: btcEvents(kline(t0, 1, true)), drop: true},
-		step{send: btcEvents(kline(t0+3*iv, 2, false), kline(t0+3*iv, 3, true))},
+		step{Send: btcEvents(kline(t0, 1, true)), Drop: true},
+		step{Send: btcEvents(kline(t0+3*iv, 2, false), kline(t0+3*iv, 3, true))},
 	)
 	if err := fx.tier.Subscribe(btc); err != nil {
 		t.Fatal(err)
@@ -189,12 +189,12 @@ func TestHoleAfterReconnectLeftUncovered(t *testing.T) {
 func TestReconnectBackoffSchedule(t *testing.T) {
 	var script []step
 	for range 7 {
-		script = append(script, step{refuse: 503})
+		script = append(script, step{Refuse: 503})
 	}
 	script = append(script,
-		step{send: btcEvents(kline(t0, 1, true)), drop: true}, // healthy: resets the backoff
-		step{refuse: 429},
-		step{send: btcEvents(kline(t0+iv, 2, true))},
+		step{Send: btcEvents(kline(t0, 1, true)), Drop: true}, // healthy: resets the backoff
+		step{Refuse: 429},
+		step{Send: btcEvents(kline(t0+iv, 2, true))},
 	)
 	fx := newFixture(t, binancews.Options{MinBackoff: time.Second, MaxBackoff: 16 * time.Second}, script...)
 	if err := fx.tier.Subscribe(btc); err != nil {
@@ -243,7 +243,7 @@ func TestMalformedMessagesSkipped(t *testing.T) {
 		`{"stream":"`+btcStream+`"}`, // no data
 	)
 	fx := newFixture(t, binancews.Options{},
-		step{send: append(bad, event(btcStream, kline(t0, 10, true)))},
+		step{Send: append(bad, binancetest.Event(btcStream, kline(t0, 10, true)))},
 	)
 	if err := fx.tier.Subscribe(btc); err != nil {
 		t.Fatal(err)
@@ -258,8 +258,8 @@ func TestMalformedMessagesSkipped(t *testing.T) {
 
 func TestBinaryMessagesSkipped(t *testing.T) {
 	fx := newFixture(t, binancews.Options{},
-		step{send: btcEvents(kline(t0, 1, true)), binary: true, drop: true},
-		step{send: btcEvents(kline(t0, 1, true))},
+		step{Send: btcEvents(kline(t0, 1, true)), Binary: true, Drop: true},
+		step{Send: btcEvents(kline(t0, 1, true))},
 	)
 	if err := fx.tier.Subscribe(btc); err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestSilentConnectionReplaced(t *testing.T) {
 	// the fake clock), so later steps repeat the kline.
 	script := []step{{}}
 	for range 5 {
-		script = append(script, step{send: btcEvents(kline(t0, 1, true))})
+		script = append(script, step{Send: btcEvents(kline(t0, 1, true))})
 	}
 	fx := newFixture(t, binancews.Options{ReadTimeout: 30 * time.Second}, script...)
 	if err := fx.tier.Subscribe(btc); err != nil {
@@ -288,7 +288,7 @@ func TestSilentConnectionReplaced(t *testing.T) {
 		if fx.tier.WaitClosed(ctx, btc, t0) == nil {
 			return true
 		}
-		if _, open := fx.fs.state(); open == 1 {
+		if fx.fs.Open() == 1 {
 			fx.clk.Advance(31 * time.Second)
 		}
 		return false
@@ -308,10 +308,10 @@ func TestCloseStopsConnections(t *testing.T) {
 		}
 	}
 	eventually(t, "two connections of one stream each", func() bool {
-		return len(fx.fs.live()) == 2 && fx.fs.subscribedCount() == 2
+		return len(fx.fs.Live()) == 2 && fx.fs.SubscribedCount() == 2
 	})
-	fx.fs.publish(t, btcStream, kline(t0, 1, true))
-	fx.fs.publish(t, "ethusdt@kline_5m", klineFor("ETHUSDT", "5m", 1_700_000_100_000, 1_700_000_399_999, 1, true))
+	fx.fs.Publish(t, btcStream, kline(t0, 1, true))
+	fx.fs.Publish(t, "ethusdt@kline_5m", klineFor("ETHUSDT", "5m", 1_700_000_100_000, 1_700_000_399_999, 1, true))
 	fx.wait(t, t0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -319,7 +319,7 @@ func TestCloseStopsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.tier.Close()
-	eventually(t, "the server to see both connections closed", func() bool { _, open := fx.fs.state(); return open == 0 })
+	eventually(t, "the server to see both connections closed", func() bool { return fx.fs.Open() == 0 })
 	if st := fx.tier.Stats(); st.Active != 0 || st.Unsubscribed != 2 {
 		t.Fatalf("tier %+v", st)
 	}
@@ -332,13 +332,13 @@ func TestCloseStopsConnections(t *testing.T) {
 }
 
 func TestIdleSubscriptionDisconnects(t *testing.T) {
-	fx := newFixture(t, binancews.Options{}, step{send: btcEvents(kline(t0, 1, true))})
+	fx := newFixture(t, binancews.Options{}, step{Send: btcEvents(kline(t0, 1, true))})
 	if err := fx.tier.Subscribe(btc); err != nil {
 		t.Fatal(err)
 	}
 	fx.wait(t, t0)
 	fx.clk.Advance(25 * time.Hour)
-	eventually(t, "the idle disconnect", func() bool { _, open := fx.fs.state(); return open == 0 })
+	eventually(t, "the idle disconnect", func() bool { return fx.fs.Open() == 0 })
 	if st := fx.tier.Stats(); st.IdleStops != 1 || st.Active != 0 {
 		t.Fatalf("tier %+v", st)
 	}
@@ -405,10 +405,10 @@ type subscription struct {
 }
 
 // newFeed returns a Feed streaming from fs on a fake clock, without read timeout.
-func newFeed(t *testing.T, fs *fakeStream, opts binancews.Options) *binancews.Feed {
+func newFeed(t *testing.T, fs *binancetest.Stream, opts binancews.Options) *binancews.Feed {
 	t.Helper()
 	if opts.BaseURL == "" {
-		opts.BaseURL = fs.url()
+		opts.BaseURL = fs.URL()
 	}
 	opts.Clock = clock.NewFake(time.Unix(t0+4*iv+10, 0))
 	opts.Seed = 7
@@ -470,21 +470,21 @@ func coin(i int) (seamless.Series, string, func(ts int64, n float64, closed bool
 }
 
 func TestCombinedEndpointAsBaseURL(t *testing.T) {
-	fs := newFakeStream(t)
-	feed := newFeed(t, fs, binancews.Options{BaseURL: strings.TrimSuffix(fs.url(), "/ws") + "/stream/"})
+	fs := binancetest.NewStream(t)
+	feed := newFeed(t, fs, binancews.Options{BaseURL: strings.TrimSuffix(fs.URL(), "/ws") + "/stream/"})
 	s := subscribe(t, feed, btc)
-	eventually(t, "the stream subscribed", func() bool { return fs.subscribedCount() == 1 })
-	fs.publish(t, btcStream, kline(t0, 1, true))
+	eventually(t, "the stream subscribed", func() bool { return fs.SubscribedCount() == 1 })
+	fs.Publish(t, btcStream, kline(t0, 1, true))
 	if u := s.recv(t); !u.Closed || closeOf(u) != barOf(1)[3] {
 		t.Fatalf("update %+v", u)
 	}
-	if paths, _ := fs.state(); !slices.Equal(paths, []string{"/stream"}) {
+	if paths := fs.Paths(); !slices.Equal(paths, []string{"/stream"}) {
 		t.Fatalf("paths %v", paths)
 	}
 }
 
 func TestManySeriesShareConnections(t *testing.T) {
-	fs := newFakeStream(t)
+	fs := binancetest.NewStream(t)
 	feed := newFeed(t, fs, binancews.Options{MaxStreamsPerConn: 200})
 	const n = 450
 	subs := make([]*subscription, n)
@@ -492,10 +492,10 @@ func TestManySeriesShareConnections(t *testing.T) {
 		s, _, _ := coin(i)
 		subs[i] = subscribe(t, feed, s)
 	}
-	eventually(t, "every stream subscribed", func() bool { return fs.subscribedCount() == n })
+	eventually(t, "every stream subscribed", func() bool { return fs.SubscribedCount() == n })
 	var sizes []int
-	for _, fc := range fs.live() {
-		sizes = append(sizes, len(fc.subscribed()))
+	for _, fc := range fs.Live() {
+		sizes = append(sizes, len(fc.Subscribed()))
 	}
 	slices.Sort(sizes)
 	if !slices.Equal(sizes, []int{50, 200, 200}) {
@@ -503,7 +503,7 @@ func TestManySeriesShareConnections(t *testing.T) {
 	}
 	for i := range n {
 		_, stream, payload := coin(i)
-		if got := fs.publish(t, stream, payload(t0, float64(i), true)); got != 1 {
+		if got := fs.Publish(t, stream, payload(t0, float64(i), true)); got != 1 {
 			t.Fatalf("%s is on %d connections", stream, got)
 		}
 	}
@@ -515,54 +515,54 @@ func TestManySeriesShareConnections(t *testing.T) {
 	if st := feed.Stats(); st.Dials != 3 || st.Connects != 3 || st.Malformed != 0 || st.Dropped != 0 {
 		t.Fatalf("feed %+v", st)
 	}
-	if v := fs.rateViolations(); v != 0 {
+	if v := fs.RateViolations(); v != 0 {
 		t.Fatalf("%d connections broke the message rate", v)
 	}
 }
 
 func TestSubscriptionsJoinAndLeaveALiveConnection(t *testing.T) {
-	fs := newFakeStream(t)
+	fs := binancetest.NewStream(t)
 	feed := newFeed(t, fs, binancews.Options{})
 	eth, ethStream, ethKline := coin(0)
 	b := subscribe(t, feed, btc)
-	eventually(t, "btc subscribed", func() bool { return fs.subscribedCount() == 1 })
+	eventually(t, "btc subscribed", func() bool { return fs.SubscribedCount() == 1 })
 	e := subscribe(t, feed, eth)
-	eventually(t, "eth subscribed", func() bool { return fs.subscribedCount() == 2 })
-	conns := fs.live()
-	if len(conns) != 1 || !slices.Equal(conns[0].subscribed(), []string{btcStream, ethStream}) {
-		t.Fatalf("%d connections, first subscribed to %v", len(conns), conns[0].subscribed())
+	eventually(t, "eth subscribed", func() bool { return fs.SubscribedCount() == 2 })
+	conns := fs.Live()
+	if len(conns) != 1 || !slices.Equal(conns[0].Subscribed(), []string{btcStream, ethStream}) {
+		t.Fatalf("%d connections, first subscribed to %v", len(conns), conns[0].Subscribed())
 	}
 	fc := conns[0]
-	fs.publish(t, ethStream, ethKline(t0, 2, true))
+	fs.Publish(t, ethStream, ethKline(t0, 2, true))
 	if u := e.recv(t); closeOf(u) != barOf(2)[3] {
 		t.Fatalf("eth close %v", closeOf(u))
 	}
 
 	e.stop()
-	eventually(t, "eth unsubscribed", func() bool { return slices.Equal(fc.subscribed(), []string{btcStream}) })
+	eventually(t, "eth unsubscribed", func() bool { return slices.Equal(fc.Subscribed(), []string{btcStream}) })
 	want := []string{"SUBSCRIBE " + btcStream, "SUBSCRIBE " + ethStream, "UNSUBSCRIBE " + ethStream}
-	if log := fc.log(); !slices.Equal(log, want) {
+	if log := fc.Requests(); !slices.Equal(log, want) {
 		t.Fatalf("requests %q, want %q", log, want)
 	}
-	fs.publish(t, btcStream, kline(t0, 3, true))
+	fs.Publish(t, btcStream, kline(t0, 3, true))
 	if u := b.recv(t); closeOf(u) != barOf(3)[3] {
 		t.Fatalf("btc close %v", closeOf(u))
 	}
 
 	b.stop()
-	eventually(t, "the connection closed", func() bool { _, open := fs.state(); return open == 0 })
+	eventually(t, "the connection closed", func() bool { return fs.Open() == 0 })
 	if st := feed.Stats(); st.Dials != 1 || st.Disconnects != 0 || st.Malformed != 0 {
 		t.Fatalf("feed %+v", st)
 	}
 }
 
 func TestSameSeriesTwiceFansOut(t *testing.T) {
-	fs := newFakeStream(t)
+	fs := binancetest.NewStream(t)
 	feed := newFeed(t, fs, binancews.Options{})
 	a, b := subscribe(t, feed, btc), subscribe(t, feed, btc)
-	eventually(t, "btc subscribed", func() bool { return fs.subscribedCount() == 1 })
+	eventually(t, "btc subscribed", func() bool { return fs.SubscribedCount() == 1 })
 	for n := range 3 {
-		fs.publish(t, btcStream, kline(t0, float64(n), n == 2))
+		fs.Publish(t, btcStream, kline(t0, float64(n), n == 2))
 	}
 	for n := range 3 {
 		ua, ub := a.recv(t), b.recv(t)
@@ -574,19 +574,19 @@ func TestSameSeriesTwiceFansOut(t *testing.T) {
 		}
 	}
 	a.stop() // b still needs the stream
-	fs.publish(t, btcStream, kline(t0+iv, 4, true))
+	fs.Publish(t, btcStream, kline(t0+iv, 4, true))
 	if u := b.recv(t); closeOf(u) != barOf(4)[3] {
 		t.Fatalf("close %v", closeOf(u))
 	}
-	if log := fs.live()[0].log(); !slices.Equal(log, []string{"SUBSCRIBE " + btcStream}) {
+	if log := fs.Live()[0].Requests(); !slices.Equal(log, []string{"SUBSCRIBE " + btcStream}) {
 		t.Fatalf("requests %q", log)
 	}
 	b.stop()
-	eventually(t, "the connection closed", func() bool { _, open := fs.state(); return open == 0 })
+	eventually(t, "the connection closed", func() bool { return fs.Open() == 0 })
 }
 
 func TestResubscribeAfterReconnect(t *testing.T) {
-	fs := newFakeStream(t)
+	fs := binancetest.NewStream(t)
 	feed := newFeed(t, fs, binancews.Options{})
 	subs := make([]*subscription, 3)
 	var streams []string
@@ -595,19 +595,19 @@ func TestResubscribeAfterReconnect(t *testing.T) {
 		subs[i], streams = subscribe(t, feed, s), append(streams, stream)
 	}
 	slices.Sort(streams)
-	eventually(t, "the streams subscribed", func() bool { return fs.subscribedCount() == 3 })
-	fs.live()[0].drop()
+	eventually(t, "the streams subscribed", func() bool { return fs.SubscribedCount() == 3 })
+	fs.Live()[0].Drop()
 	eventually(t, "the streams subscribed again", func() bool {
-		c := fs.accepted()
-		return len(c) == 2 && slices.Equal(c[1].subscribed(), streams)
+		c := fs.Accepted()
+		return len(c) == 2 && slices.Equal(c[1].Subscribed(), streams)
 	})
 	// The new connection asks for every stream at once.
-	if log := fs.accepted()[1].log(); !slices.Equal(log, []string{"SUBSCRIBE " + strings.Join(streams, ",")}) {
+	if log := fs.Accepted()[1].Requests(); !slices.Equal(log, []string{"SUBSCRIBE " + strings.Join(streams, ",")}) {
 		t.Fatalf("requests %q", log)
 	}
 	for i, s := range subs {
 		_, stream, payload := coin(i)
-		fs.publish(t, stream, payload(t0, float64(i), true))
+		fs.Publish(t, stream, payload(t0, float64(i), true))
 		if u := s.recv(t); closeOf(u) != barOf(float64(i))[3] {
 			t.Fatalf("series %d: close %v", i, closeOf(u))
 		}
@@ -618,24 +618,24 @@ func TestResubscribeAfterReconnect(t *testing.T) {
 }
 
 func TestSubscribeErrorRetriedOnNextConnection(t *testing.T) {
-	fs := newFakeStream(t, step{fail: true})
+	fs := binancetest.NewStream(t, step{Fail: true})
 	feed := newFeed(t, fs, binancews.Options{})
 	s := subscribe(t, feed, btc)
 	eventually(t, "the error reply", func() bool { return feed.Stats().RequestErrors == 1 })
-	first := fs.accepted()[0]
-	if sub := first.subscribed(); len(sub) != 0 {
+	first := fs.Accepted()[0]
+	if sub := first.Subscribed(); len(sub) != 0 {
 		t.Fatalf("subscribed %v", sub)
 	}
 	if st := feed.Stats(); st.Disconnects != 0 || st.Malformed != 0 {
 		t.Fatalf("feed %+v: an error reply is neither fatal nor malformed", st)
 	}
-	first.drop()
-	eventually(t, "btc subscribed on a new connection", func() bool { return fs.subscribedCount() == 1 })
+	first.Drop()
+	eventually(t, "btc subscribed on a new connection", func() bool { return fs.SubscribedCount() == 1 })
 	// The first connection was not asked again.
-	if log := first.log(); !slices.Equal(log, []string{"SUBSCRIBE " + btcStream}) {
+	if log := first.Requests(); !slices.Equal(log, []string{"SUBSCRIBE " + btcStream}) {
 		t.Fatalf("requests %q", log)
 	}
-	fs.publish(t, btcStream, kline(t0, 1, true))
+	fs.Publish(t, btcStream, kline(t0, 1, true))
 	if u := s.recv(t); closeOf(u) != barOf(1)[3] {
 		t.Fatalf("close %v", closeOf(u))
 	}
@@ -645,10 +645,10 @@ func TestSubscribeErrorRetriedOnNextConnection(t *testing.T) {
 }
 
 func TestPacingKeepsUnderTheMessageRate(t *testing.T) {
-	fs := newFakeStream(t)
+	fs := binancetest.NewStream(t)
 	feed := newFeed(t, fs, binancews.Options{MaxStreamsPerConn: 1024})
 	b := subscribe(t, feed, btc)
-	eventually(t, "btc subscribed", func() bool { return fs.subscribedCount() == 1 })
+	eventually(t, "btc subscribed", func() bool { return fs.SubscribedCount() == 1 })
 
 	// 300 subscriptions arrive at once on the live connection, then leave at once.
 	const n = 300
@@ -674,20 +674,20 @@ func TestPacingKeepsUnderTheMessageRate(t *testing.T) {
 	for _, s := range subs {
 		t.Cleanup(s.stop)
 	}
-	eventually(t, "every stream subscribed", func() bool { return fs.subscribedCount() == n+1 })
+	eventually(t, "every stream subscribed", func() bool { return fs.SubscribedCount() == n+1 })
 	for _, s := range subs {
 		wg.Go(s.stop)
 	}
 	wg.Wait()
-	eventually(t, "all but btc unsubscribed", func() bool { return fs.subscribedCount() == 1 })
+	eventually(t, "all but btc unsubscribed", func() bool { return fs.SubscribedCount() == 1 })
 
-	conns := fs.accepted()
-	if len(conns) != 1 || fs.rateViolations() != 0 {
-		t.Fatalf("%d connections, %d dropped for their message rate", len(conns), fs.rateViolations())
+	conns := fs.Accepted()
+	if len(conns) != 1 || fs.RateViolations() != 0 {
+		t.Fatalf("%d connections, %d dropped for their message rate", len(conns), fs.RateViolations())
 	}
 	// Each stream was asked for once, in batches.
 	count := map[string]int{}
-	requests := conns[0].log()
+	requests := conns[0].Requests()
 	for _, r := range requests {
 		method, params, _ := strings.Cut(r, " ")
 		for p := range strings.SplitSeq(params, ",") {
@@ -702,7 +702,7 @@ func TestPacingKeepsUnderTheMessageRate(t *testing.T) {
 			t.Fatalf("%s sent %d times", r, c)
 		}
 	}
-	fs.publish(t, btcStream, kline(t0, 1, true))
+	fs.Publish(t, btcStream, kline(t0, 1, true))
 	if u := b.recv(t); closeOf(u) != barOf(1)[3] {
 		t.Fatalf("close %v", closeOf(u))
 	}
@@ -711,37 +711,13 @@ func TestPacingKeepsUnderTheMessageRate(t *testing.T) {
 	}
 }
 
-func TestFakeDropsFastClients(t *testing.T) {
-	fs := newFakeStream(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, strings.TrimSuffix(fs.url(), "/ws")+"/stream", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	for i := range fakeRateLimit + 1 {
-		if c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"method":"SUBSCRIBE","params":["s%d"],"id":%d}`, i, i)) != nil {
-			break
-		}
-	}
-	for {
-		if _, _, err := c.Read(ctx); err != nil {
-			break
-		}
-	}
-	if v := fs.rateViolations(); v != 1 {
-		t.Fatalf("%d violations, want the connection dropped", v)
-	}
-}
-
 func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
-	fs := newFakeStream(t)
+	fs := binancetest.NewStream(t)
 	feed := newFeed(t, fs, binancews.Options{})
 	eth, ethStream, ethKline := coin(0)
 	slow, fast := subscribe(t, feed, btc), subscribe(t, feed, eth)
-	eventually(t, "both streams subscribed", func() bool { return fs.subscribedCount() == 2 })
-	if len(fs.live()) != 1 {
+	eventually(t, "both streams subscribed", func() bool { return fs.SubscribedCount() == 2 })
+	if len(fs.Live()) != 1 {
 		t.Fatal("the subscriptions do not share a connection")
 	}
 	// Nobody reads slow: far more updates than its channel holds, two closed bars among
@@ -749,12 +725,12 @@ func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
 	const forming = 40
 	for bar := range int64(2) {
 		for n := range forming {
-			fs.publish(t, btcStream, kline(t0+bar*iv, float64(n), false))
+			fs.Publish(t, btcStream, kline(t0+bar*iv, float64(n), false))
 		}
-		fs.publish(t, btcStream, kline(t0+bar*iv, 100+float64(bar), true))
+		fs.Publish(t, btcStream, kline(t0+bar*iv, 100+float64(bar), true))
 	}
 	for n := range 3 {
-		fs.publish(t, ethStream, ethKline(t0+int64(n)*iv, float64(n), true))
+		fs.Publish(t, ethStream, ethKline(t0+int64(n)*iv, float64(n), true))
 		if u := fast.recv(t); u.Bars.TS[0] != t0+int64(n)*iv || closeOf(u) != barOf(float64(n))[3] {
 			t.Fatalf("fast got ts %v close %v", u.Bars.TS, closeOf(u))
 		}
@@ -780,15 +756,15 @@ func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
 }
 
 func TestEventOfAnotherStreamIsMalformed(t *testing.T) {
-	fs := newFakeStream(t)
+	fs := binancetest.NewStream(t)
 	feed := newFeed(t, fs, binancews.Options{})
 	s := subscribe(t, feed, btc)
-	eventually(t, "btc subscribed", func() bool { return fs.subscribedCount() == 1 })
-	fc := fs.live()[0]
-	if err := fc.send(event("ethusdt@kline_1m", klineFor("ETHUSDT", "1m", t0*1000, t0*1000+59_999, 1, true))); err != nil {
+	eventually(t, "btc subscribed", func() bool { return fs.SubscribedCount() == 1 })
+	fc := fs.Live()[0]
+	if err := fc.Send(binancetest.Event("ethusdt@kline_1m", klineFor("ETHUSDT", "1m", t0*1000, t0*1000+59_999, 1, true))); err != nil {
 		t.Fatal(err)
 	}
-	fs.publish(t, btcStream, kline(t0, 2, true))
+	fs.Publish(t, btcStream, kline(t0, 2, true))
 	if u := s.recv(t); closeOf(u) != barOf(2)[3] {
 		t.Fatalf("close %v", closeOf(u))
 	}

@@ -1,7 +1,9 @@
-// Package binancetest is an in-process stand-in for Binance's REST klines endpoint
-// (GET /api/v3/klines) for tests outside package binance: it speaks the real wire
-// format (arrays of 12 fields, prices as strings, startTime/endTime in ms, inclusive
-// endTime, limit ≤ 1000), serves deterministic bars, and counts every page requested.
+// Package binancetest has in-process stand-ins for Binance for tests outside package
+// binance. Server fakes the REST klines endpoint (GET /api/v3/klines): it speaks the
+// real wire format (arrays of 12 fields, prices as strings, startTime/endTime in ms,
+// inclusive endTime, limit ≤ 1000), serves deterministic bars, and records every page
+// requested. Stream fakes the combined-stream websocket endpoint (GET /stream) that
+// live/binancews connects to.
 package binancetest
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,9 +28,21 @@ type Server struct {
 	// Latency is slept before answering each page.
 	Latency time.Duration
 
-	mu    sync.Mutex
-	pages map[string]int // "SYMBOL interval startTime" → requests
+	mu       sync.Mutex
+	pages    map[string]int // "SYMBOL interval startTime" → requests
+	requests []Request
 }
+
+// Request is one valid klines request, as received.
+type Request struct {
+	Symbol, Interval string
+	// StartMS and EndMS are startTime and endTime, both inclusive, in milliseconds.
+	StartMS, EndMS int64
+	Limit          int
+}
+
+// Overlaps reports whether the request asks for any part of [from, to) (seconds).
+func (r Request) Overlaps(from, to int64) bool { return r.StartMS < to*1000 && r.EndMS >= from*1000 }
 
 // New starts a fake Binance on loopback; Close it when done.
 func New() *Server {
@@ -37,13 +52,13 @@ func New() *Server {
 }
 
 // Bars returns the bars the server holds for symbol (e.g. BTCUSDT) at interval in r:
-// one at every grid point, deterministic.
+// one at every grid point, deterministic, each value as served (8 decimals).
 func Bars(symbol string, interval int64, r grid.Range) [][5]float64 {
 	f := demo.Bars("binance:"+symbol, interval, r)
 	out := make([][5]float64, f.Len())
 	for i := range out {
 		for k := range 5 {
-			out[i][k] = f.Cols[k].F64[i]
+			out[i][k], _ = strconv.ParseFloat(num(f.Cols[k].F64[i]), 64)
 		}
 	}
 	return out
@@ -59,6 +74,13 @@ func (s *Server) Pages() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// Requests returns every valid klines request received, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
 }
 
 func apiError(w http.ResponseWriter, code int, msg string) {
@@ -88,6 +110,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.pages[fmt.Sprintf("%s %s %d", symbol, tf, start)]++
+	s.requests = append(s.requests, Request{Symbol: symbol, Interval: tf, StartMS: start, EndMS: end, Limit: limit})
 	s.mu.Unlock()
 	if s.Latency > 0 {
 		time.Sleep(s.Latency)
