@@ -93,7 +93,9 @@ func configPath(args []string) (path string, explicit bool) {
 }
 
 // loadConfig applies the configuration file to the environment (only variables the
-// environment leaves unset) and returns the keys it applied.
+// environment leaves unset) and returns the keys it applied. A file it cannot use (asked
+// for but missing, not YAML, an unknown key or a value that is not a scalar or a list)
+// is a *seamless.RequestError on field "config", and nothing of it is applied.
 func loadConfig(args []string) ([]string, error) {
 	path, explicit := configPath(args)
 	if path == "" {
@@ -111,10 +113,10 @@ func loadConfig(args []string) ([]string, error) {
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		return nil, &seamless.RequestError{Field: "config", Message: fmt.Sprintf("%s: %v", path, err)}
 	}
-	var applied []string
+	// Every key is checked before any is applied: a bad file changes nothing.
+	values := make(map[string]string, len(doc))
 	for key, v := range doc {
-		name, ok := configKeys[key]
-		if !ok {
+		if _, ok := configKeys[key]; !ok {
 			known := make([]string, 0, len(configKeys))
 			for k := range configKeys {
 				known = append(known, k)
@@ -141,6 +143,11 @@ func loadConfig(args []string) ([]string, error) {
 		default:
 			return nil, &seamless.RequestError{Field: "config", Message: fmt.Sprintf("%s: key %q: want a scalar or a list", path, key)}
 		}
+		values[key] = s
+	}
+	var applied []string
+	for key, s := range values {
+		name := configKeys[key]
 		if envSet(name) {
 			continue // the environment (or the reference's QMTL_ alias) wins over the file
 		}

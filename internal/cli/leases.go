@@ -114,16 +114,40 @@ func newLeasesCmd(g *globals) *cobra.Command {
 		},
 	}
 	release := &cobra.Command{
-		Use: "release KEY", Short: "Free a stuck lease (its holder's later writes are fenced off)", Args: cobra.ExactArgs(1),
+		Use:   "release KEY[:TOKEN]",
+		Short: "Free a stuck lease (its holder's later writes are fenced off)",
+		Long: `Free a held lease now rather than at its TTL. Its holder's later renew, complete
+and fail are refused, and its late store writes carry a smaller fencing token than the
+next claimer's.
+
+KEY:TOKEN (the token as "leases list" shows it) releases the lease only while it is
+still held under that token: if the lease ended and was claimed again, it now belongs
+to another holder under a newer token, and nothing is released (exit 1). KEY alone
+releases whoever holds the key.
+
+The token is checked against the coordinator's lease list (GET /v1/leases) just
+before the release, since the lease API's release takes no token: a lease that ends
+and is claimed again in that instant would still be freed, and fencing keeps that
+holder's late writes out as above.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if dryRun {
-				fmt.Fprintf(g.stdout, "would release %s\n", args[0])
-				return nil
-			}
-			if err := client().Release(cmd.Context(), args[0]); err != nil {
+			c := client()
+			infos, err := c.Inspect(cmd.Context())
+			if err != nil {
 				return g.fail(err, false)
 			}
-			fmt.Fprintf(g.stdout, "released %s\n", args[0])
+			l, err := leaseToRelease(infos, args[0])
+			if err != nil {
+				return g.fail(err, false)
+			}
+			if dryRun {
+				fmt.Fprintf(g.stdout, "would release %s token %d (holder %s)\n", l.Key, l.Token, l.Holder)
+				return nil
+			}
+			if err := c.Release(cmd.Context(), l.Key); err != nil {
+				return g.fail(err, false)
+			}
+			fmt.Fprintf(g.stdout, "released %s token %d (holder %s)\n", l.Key, l.Token, l.Holder)
 			return nil
 		},
 	}
@@ -158,6 +182,45 @@ func newLeasesCmd(g *globals) *cobra.Command {
 	fail.Flags().StringVar(&reason, "reason", "", "why the chunk failed (required)")
 	root.AddCommand(list, inspect, release, fail)
 	return root
+}
+
+// leaseToRelease finds the held lease that release's argument names: KEY, or KEY:TOKEN
+// (split at the last colon). Chunk keys end in ":digits" themselves, so the argument
+// is read against the held leases: a held key equal to it is KEY, else the part before
+// the last colon is KEY:TOKEN's key. An argument that reads both ways is refused as
+// ambiguous, as is a KEY:TOKEN whose lease is held under another token (exit 1: it
+// belongs to another holder now).
+func leaseToRelease(infos []seamless.LeaseInfo, arg string) (seamless.LeaseInfo, error) {
+	held := make(map[string]seamless.LeaseInfo, len(infos))
+	for _, l := range infos {
+		held[l.Key] = l
+	}
+	whole, isKey := held[arg]
+	var (
+		withToken seamless.LeaseInfo
+		tok       uint64
+		isPair    bool
+	)
+	if i := strings.LastIndexByte(arg, ':'); i > 0 {
+		if t, err := strconv.ParseUint(arg[i+1:], 10, 64); err == nil {
+			tok = t
+			withToken, isPair = held[arg[:i]]
+		}
+	}
+	switch {
+	case isKey && isPair:
+		return seamless.LeaseInfo{}, &seamless.RequestError{Field: "lease", Message: fmt.Sprintf(
+			"%q is ambiguous: a held lease's key, and KEY:TOKEN of the held lease %s; nothing released", arg, withToken.Key)}
+	case isKey:
+		return whole, nil
+	case isPair && withToken.Token != tok:
+		return seamless.LeaseInfo{}, fmt.Errorf("lease %s is held under token %d (holder %s), not %d; nothing released: %w",
+			withToken.Key, withToken.Token, withToken.Holder, tok, seamless.ErrLeaseLost)
+	case isPair:
+		return withToken, nil
+	default:
+		return seamless.LeaseInfo{}, fmt.Errorf("lease %s is not held (give KEY or KEY:TOKEN as leases list shows them)", arg)
+	}
 }
 
 func envOr(name, def string) string {

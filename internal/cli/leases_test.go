@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/coordinator/leaseapi"
+	"github.com/seamless-data/seamless/grid"
 )
 
 func TestCoordinatorModeAndLeasesCommands(t *testing.T) {
@@ -161,4 +164,109 @@ func TestCoordinatorServesMetrics(t *testing.T) {
 		t.Fatalf("list: %d %s", code, out)
 	}
 	stop()
+}
+
+// TestLeasesReleaseToken: leases release takes KEY:TOKEN (issue 5) as well as KEY. With
+// a token it frees the lease only while it is held under that token: a stale or wrong
+// token never releases another holder's lease. Chunk keys, which end in ":digits"
+// themselves, are read right in both forms.
+func TestLeasesReleaseToken(t *testing.T) {
+	coord := seamless.NewMemCoordinator(nil)
+	srv := httptest.NewServer(leaseapi.NewHandler(coord))
+	defer srv.Close()
+	ctx := context.Background()
+	dir := t.TempDir()
+	release := func(args ...string) (int, string, string) {
+		t.Helper()
+		return run(t, dir, append(append([]string{"leases", "release"}, args...), "--server", srv.URL)...)
+	}
+	// held returns the token under which key is held (0: not held).
+	held := func(key string) uint64 {
+		t.Helper()
+		infos, err := coord.Inspect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range infos {
+			if l.Key == key {
+				return l.Token
+			}
+		}
+		return 0
+	}
+	claim := func(key string) uint64 {
+		t.Helper()
+		l, err := coord.Claim(ctx, key, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Token
+	}
+	tokArg := func(key string, tok uint64) string { return key + ":" + strconv.FormatUint(tok, 10) }
+
+	t1 := claim("k")
+	// A wrong token: refused, the lease stays.
+	if code, out, stderr := release(tokArg("k", t1+1000)); code != 1 || out != "" ||
+		!strings.Contains(stderr, "held under token "+strconv.FormatUint(t1, 10)) || !strings.Contains(stderr, "nothing released") {
+		t.Fatalf("wrong token: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	if held("k") != t1 {
+		t.Fatal("a wrong token released the lease")
+	}
+	// Dry run with the right token says so and frees nothing.
+	if code, out, stderr := release(tokArg("k", t1), "--dry-run"); code != 0 || !strings.Contains(out, "would release k token "+strconv.FormatUint(t1, 10)) {
+		t.Fatalf("dry run: exit %d %q %q", code, out, stderr)
+	}
+	if held("k") != t1 {
+		t.Fatal("the dry run released the lease")
+	}
+	if code, out, stderr := release(tokArg("k", t1)); code != 0 || !strings.Contains(out, "released k token "+strconv.FormatUint(t1, 10)) {
+		t.Fatalf("release with the token: exit %d %q %q", code, out, stderr)
+	}
+	if held("k") != 0 {
+		t.Fatal("the lease is still held after its release")
+	}
+
+	// The key was claimed again by another holder: the first holder's token does not
+	// free the new lease.
+	t2 := claim("k")
+	if code, _, stderr := release(tokArg("k", t1)); code != 1 || !strings.Contains(stderr, "nothing released") {
+		t.Fatalf("stale token: exit %d %q", code, stderr)
+	}
+	if held("k") != t2 {
+		t.Fatal("a stale token released the new holder's lease")
+	}
+	if code, _, stderr := release(tokArg("k", t1), "--dry-run"); code != 1 || !strings.Contains(stderr, "nothing released") {
+		t.Fatalf("stale token, dry run: exit %d %q", code, stderr)
+	}
+	// KEY alone still releases whoever holds it.
+	if code, out, stderr := release("k"); code != 0 || !strings.Contains(out, "released k token "+strconv.FormatUint(t2, 10)) {
+		t.Fatalf("release by key: exit %d %q %q", code, out, stderr)
+	}
+
+	// A chunk key ends in ":start:end": as KEY it is the key, not a token of its prefix.
+	chunk := seamless.ChunkKey(seamless.Series{NodeID: node, Interval: 60}, grid.R(0, 54000))
+	tc := claim(chunk)
+	if code, out, stderr := release(chunk, "--dry-run"); code != 0 || !strings.Contains(out, "would release "+chunk+" token") {
+		t.Fatalf("chunk key, dry run: exit %d %q %q", code, out, stderr)
+	}
+	if code, _, stderr := release(tokArg(chunk, tc+1)); code != 1 || held(chunk) != tc {
+		t.Fatalf("chunk key, wrong token: exit %d %q", code, stderr)
+	}
+	if code, out, stderr := release(tokArg(chunk, tc)); code != 0 || !strings.Contains(out, "released "+chunk) || held(chunk) != 0 {
+		t.Fatalf("chunk key with its token: exit %d %q %q", code, out, stderr)
+	}
+
+	// Not held, in either form.
+	for _, arg := range []string{"nope", "nope:5", chunk} {
+		if code, out, stderr := release(arg); code != 1 || out != "" || !strings.Contains(stderr, "not held") {
+			t.Errorf("%s not held: exit %d %q %q", arg, code, out, stderr)
+		}
+	}
+	// "a:N" held as a key while "a" is held too: ambiguous, nothing released (exit 2).
+	claim("a")
+	ta := claim("a:7")
+	if code, _, stderr := release("a:7"); code != 2 || !strings.Contains(stderr, "ambiguous") || held("a") == 0 || held("a:7") != ta {
+		t.Fatalf("ambiguous: exit %d %q", code, stderr)
+	}
 }

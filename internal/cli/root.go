@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -38,8 +37,14 @@ type globals struct {
 	maxBars  int64
 	// metricsAddr, if set, serves /metrics there while a batch command runs.
 	metricsAddr string
-	stdout      io.Writer
-	stderr      io.Writer
+	// given reports whether a root flag was set on the command line (nil when the
+	// globals were built without one, as some tests do).
+	given func(flag string) bool
+	// configErr is what loading the configuration file failed with; the root
+	// command reports it once the command line is parsed (see Execute).
+	configErr error
+	stdout    io.Writer
+	stderr    io.Writer
 }
 
 // Execute runs the CLI with args and returns the process exit code.
@@ -47,10 +52,12 @@ func Execute(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g := &globals{stdout: stdout, stderr: stderr, logLevel: slog.LevelWarn}
-	if _, err := loadConfig(args); err != nil {
-		fmt.Fprintln(stderr, "seamless:", err)
-		return exitBadRequest
-	}
+	// The configuration file fills in the environment before the commands are built,
+	// since their flag defaults read it. Its errors wait for the command line to be
+	// parsed (root's PersistentPreRunE) so that they are reported through g.fail like
+	// any other error: with the command's --format json also as the {"error":…}
+	// document on stdout, and exit 2 either way.
+	_, g.configErr = loadConfig(args)
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -81,15 +88,25 @@ func newRoot(g *globals) *cobra.Command {
 		dataDir = "./seamless-data"
 	}
 	maxBars := int64(seamless.DefaultMaxBars)
-	if v := os.Getenv("SEAMLESS_MAX_BARS"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
-			maxBars = n
-		}
+	// A bad SEAMLESS_MAX_BARS is refused when the runtime opens, unless --max-bars
+	// overrides it (openRuntime).
+	if n, err := maxBarsFromEnv(); err == nil && n > 0 {
+		maxBars = n
 	}
 	root.PersistentFlags().String("config", "", "configuration file (env SEAMLESS_CONFIG; default ./seamless.yaml when present); file < env < flags")
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", dataDir, "embedded store directory (env SEAMLESS_DATA_DIR)")
 	root.PersistentFlags().StringVar(&g.metricsAddr, "metrics-addr", os.Getenv("SEAMLESS_METRICS_ADDR"), "serve Prometheus /metrics on this address while the command runs (env SEAMLESS_METRICS_ADDR)")
 	root.PersistentFlags().Int64Var(&g.maxBars, "max-bars", maxBars, "largest number of bars one request may ask for (env SEAMLESS_MAX_BARS)")
+	g.given = root.PersistentFlags().Changed
+	// Configuration file errors are reported here, after flag parsing, so that the
+	// command's --format is known. (Subcommands define no PersistentPreRun of their
+	// own, which would replace this one; TestConfigErrorsReachEveryCommand checks.)
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if g.configErr != nil {
+			return g.fail(g.configErr, wantsJSON(cmd))
+		}
+		return nil
+	}
 	// Flag parsing mistakes are bad requests (exit 2) like any other bad input.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &seamless.RequestError{Message: err.Error()}
@@ -106,6 +123,12 @@ type reportedError struct{ err error }
 
 func (e *reportedError) Error() string { return e.err.Error() }
 func (e *reportedError) Unwrap() error { return e.err }
+
+// wantsJSON reports whether cmd was asked for JSON output (--format json).
+func wantsJSON(cmd *cobra.Command) bool {
+	f := cmd.Flags().Lookup("format")
+	return f != nil && f.Value.String() == "json"
+}
 
 // fail prints err on stderr and, for JSON output, as {"error":{…}} on stdout.
 func (g *globals) fail(err error, jsonOut bool) error {

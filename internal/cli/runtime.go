@@ -104,6 +104,11 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 	if rt.backfill, err = backfillFromEnv(); err != nil {
 		return nil, err
 	}
+	if g.given == nil || !g.given("max-bars") { // file < env < flags: --max-bars wins
+		if _, err := maxBarsFromEnv(); err != nil {
+			return nil, err
+		}
+	}
 	if rt.metrics, rt.registry, err = newMetrics(); err != nil {
 		return nil, err
 	}
@@ -284,6 +289,22 @@ func backfillFromEnv() (seamless.BackfillConfig, error) {
 		bf.SettleWindow = d
 	}
 	return bf, nil
+}
+
+// maxBarsFromEnv reads SEAMLESS_MAX_BARS (file key max_bars, flag --max-bars): the
+// most bars one request may ask for. Unset is 0 (seamless.DefaultMaxBars applies); a
+// set value that is not a whole number of at least 1 is a bad request naming the
+// variable. It has no QMTL_ alias (see qmtlAliased), so it is read under its own name.
+func maxBarsFromEnv() (int64, error) {
+	v := os.Getenv("SEAMLESS_MAX_BARS")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 1 {
+		return 0, &seamless.RequestError{Field: "SEAMLESS_MAX_BARS", Message: fmt.Sprintf("%q: want a whole number of bars per request, at least 1 (default %d)", v, seamless.DefaultMaxBars)}
+	}
+	return n, nil
 }
 
 // intEnv reads a whole-number variable in [lo, hi]; unset is 0 (the default, def,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -364,4 +365,70 @@ func TestLeaseAPIProbedOutsideProd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMaxBarsSetting: SEAMLESS_MAX_BARS (file key max_bars) is validated like the other
+// settings: a value that is not a whole number of at least 1 refuses to start with a
+// bad request naming the variable (exit 2, and the JSON error document with --format
+// json), unless --max-bars overrides it (file < env < flags).
+func TestMaxBarsSetting(t *testing.T) {
+	unsetForTest(t, "SEAMLESS_CONFIG", "SEAMLESS_MAX_BARS", "SEAMLESS_STORE", "QMTL_SEAMLESS_STORE", "SEAMLESS_COORDINATOR_URL",
+		"QMTL_SEAMLESS_COORDINATOR_URL", "SEAMLESS_PROFILE", "QMTL_SEAMLESS_PROFILE", "SEAMLESS_DEMO_ERROR_RATE")
+	unsetBackfillVars(t)
+	dir := t.TempDir()
+	// One day of 1m bars: 1,440.
+	fetch := []string{"fetch", "--node", node, "--interval", "60", "--start", "2024-01-01T00:00:00Z", "--end", "2024-01-02T00:00:00Z", "--format", "json"}
+	type errDoc struct {
+		Error struct{ Code, Message, Field string } `json:"error"`
+	}
+	for _, bad := range []string{"abc", "0", "-5", "1.5", "1e6", " "} {
+		t.Setenv("SEAMLESS_MAX_BARS", bad)
+		g := &globals{dataDir: t.TempDir(), stdout: io.Discard, stderr: io.Discard}
+		var re *seamless.RequestError
+		if rt, err := g.openRuntime(context.Background()); !errors.As(err, &re) || re.Field != "SEAMLESS_MAX_BARS" || !strings.Contains(re.Message, `"`+bad+`"`) {
+			if rt != nil {
+				rt.Close()
+			}
+			t.Errorf("SEAMLESS_MAX_BARS=%q: %v; want a RequestError on that field quoting the value", bad, err)
+			continue
+		}
+		code, out, stderr := run(t, dir, fetch...)
+		var doc errDoc
+		if code != 2 || json.Unmarshal([]byte(out), &doc) != nil || doc.Error.Code != "bad_request" || doc.Error.Field != "SEAMLESS_MAX_BARS" ||
+			!strings.Contains(stderr, "SEAMLESS_MAX_BARS") {
+			t.Errorf("fetch with SEAMLESS_MAX_BARS=%q: exit %d, stdout %s, stderr %s", bad, code, clip(out), stderr)
+		}
+		// --max-bars wins over the environment: the bad value is not used, so not refused.
+		if code, out, stderr := run(t, dir, append(fetch, "--max-bars", "1000")...); code != 2 || !strings.Contains(out, "maximum of 1000") {
+			t.Errorf("--max-bars 1000 over SEAMLESS_MAX_BARS=%q: exit %d %s %s", bad, code, clip(out), stderr)
+		}
+		if code, _, stderr := run(t, dir, append(fetch, "--max-bars=2000")...); code != 0 {
+			t.Errorf("--max-bars=2000 over SEAMLESS_MAX_BARS=%q: exit %d %s", bad, code, stderr)
+		}
+	}
+	// Good values apply; the flag still overrides them.
+	t.Setenv("SEAMLESS_MAX_BARS", " 1000 ")
+	if code, out, _ := run(t, dir, fetch...); code != 2 || !strings.Contains(out, "maximum of 1000") {
+		t.Fatalf("SEAMLESS_MAX_BARS=1000: exit %d %s", code, clip(out))
+	}
+	if code, _, stderr := run(t, dir, append(fetch, "--max-bars", "1440")...); code != 0 {
+		t.Fatalf("--max-bars 1440 over SEAMLESS_MAX_BARS=1000: exit %d %s", code, stderr)
+	}
+	// A bad value from the file is reported under the variable it sets.
+	unsetForTest(t, "SEAMLESS_MAX_BARS")
+	cfg := filepath.Join(t.TempDir(), "seamless.yaml")
+	os.WriteFile(cfg, []byte("max_bars: lots\n"), 0o644)
+	code, out, stderr := run(t, dir, append([]string{"--config", cfg}, fetch...)...)
+	var doc errDoc
+	if code != 2 || json.Unmarshal([]byte(out), &doc) != nil || doc.Error.Field != "SEAMLESS_MAX_BARS" || !strings.Contains(stderr, `"lots"`) {
+		t.Fatalf("max_bars: lots in the file: exit %d %s %s", code, clip(out), stderr)
+	}
+}
+
+// clip shortens s for a failure message.
+func clip(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "…"
+	}
+	return s
 }
