@@ -73,34 +73,50 @@ func TestFetchSpanTree(t *testing.T) {
 	}
 }
 
-func TestTraceIDsInLogs(t *testing.T) {
+// tracedEnv is an env whose provider traces into an in-memory exporter and logs JSON,
+// with trace ids, into a buffer.
+func tracedEnv(t *testing.T) (*env, *bytes.Buffer, *tracetest.InMemoryExporter) {
+	t.Helper()
 	var buf bytes.Buffer
 	log := slog.New(seamless.TraceLogHandler(slog.NewJSONHandler(&buf, nil)))
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
-	e := newEnv(t, seamless.Config{TracerProvider: tp, Logger: log})
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	return newEnv(t, seamless.Config{TracerProvider: tp, Logger: log}), &buf, exp
+}
+
+// logRecord is the first JSON log record with message msg (nil if none).
+func logRecord(buf *bytes.Buffer, msg string) map[string]any {
+	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		var rec map[string]any
+		if json.Unmarshal(line, &rec) == nil && rec["msg"] == msg {
+			return rec
+		}
+	}
+	return nil
+}
+
+// fetchTraceID is the trace id of the seamless.fetch span.
+func fetchTraceID(exp *tracetest.InMemoryExporter) string {
+	for _, s := range exp.GetSpans() {
+		if s.Name == "seamless.fetch" {
+			return s.SpanContext.TraceID().String()
+		}
+	}
+	return ""
+}
+
+func TestTraceIDsInLogs(t *testing.T) {
+	e, buf, exp := tracedEnv(t)
 	e.fetch.fail = 1 // one retry: logs seamless.backfill.retry inside the request's trace
 	if _, err := e.p.Fetch(context.Background(), req(day(1), day(1)+3600, seamless.AutoBackfill)); err != nil {
 		t.Fatal(err)
 	}
-	var rec map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
-		json.Unmarshal(line, &rec)
-		if rec["msg"] == "seamless.backfill.retry" {
-			break
-		}
-	}
-	if rec["msg"] != "seamless.backfill.retry" || rec["node_id"] != node {
+	rec := logRecord(buf, "seamless.backfill.retry")
+	if rec == nil || rec["node_id"] != node {
 		t.Fatalf("no retry log: %s", buf.String())
 	}
-	var fetchTrace string
-	for _, s := range exp.GetSpans() {
-		if s.Name == "seamless.fetch" {
-			fetchTrace = s.SpanContext.TraceID().String()
-		}
-	}
-	if rec["trace_id"] != fetchTrace || rec["span_id"] == "" {
+	if fetchTrace := fetchTraceID(exp); rec["trace_id"] != fetchTrace || rec["span_id"] == "" {
 		t.Fatalf("log trace_id %v, fetch trace %s", rec["trace_id"], fetchTrace)
 	}
 }
@@ -108,32 +124,14 @@ func TestTraceIDsInLogs(t *testing.T) {
 // TestSLAViolationLogHasTraceIDs: the seamless.sla.phase_exceeded record carries the
 // request's trace and span ids like every other record logged during a request.
 func TestSLAViolationLogHasTraceIDs(t *testing.T) {
-	var buf bytes.Buffer
-	log := slog.New(seamless.TraceLogHandler(slog.NewJSONHandler(&buf, nil)))
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
-	e := newEnv(t, seamless.Config{TracerProvider: tp, Logger: log})
+	e, buf, exp := tracedEnv(t)
 	r := req(day(1), day(1)+3600*24*30, seamless.AutoBackfill)
 	r.SLA = &seamless.SLAPolicy{MaxSyncGapBars: 10} // a sync_gap violation, before any upstream call
 	if _, err := e.p.Fetch(context.Background(), r); seamless.ErrorCode(err) != "sla_exceeded" {
 		t.Fatalf("err = %v, want sla_exceeded", err)
 	}
-	var rec map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
-		rec = nil
-		json.Unmarshal(line, &rec)
-		if rec["msg"] == "seamless.sla.phase_exceeded" {
-			break
-		}
-	}
-	var fetchTrace string
-	for _, s := range exp.GetSpans() {
-		if s.Name == "seamless.fetch" {
-			fetchTrace = s.SpanContext.TraceID().String()
-		}
-	}
-	if rec["msg"] != "seamless.sla.phase_exceeded" || rec["trace_id"] != fetchTrace || rec["span_id"] == "" {
+	rec := logRecord(buf, "seamless.sla.phase_exceeded")
+	if fetchTrace := fetchTraceID(exp); rec == nil || rec["trace_id"] != fetchTrace || rec["span_id"] == "" {
 		t.Fatalf("violation log %v, fetch trace %s", rec, fetchTrace)
 	}
 }
