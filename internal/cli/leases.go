@@ -128,7 +128,8 @@ releases whoever holds the key.
 The token is checked against the coordinator's lease list (GET /v1/leases) just
 before the release, since the lease API's release takes no token: a lease that ends
 and is claimed again in that instant would still be freed, and fencing keeps that
-holder's late writes out as above.`,
+holder's late writes out as above. For an atomic, token-checked end, use
+"seamless leases fail KEY:TOKEN" (the chunk is then recorded as failed and retried).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := client()
