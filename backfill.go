@@ -320,10 +320,13 @@ func (p *Provider) noteTail(key string) {
 	if p.tails == nil {
 		p.tails = map[string]time.Time{}
 	}
-	for k, t := range p.tails { // the map holds only chunks near now
-		if now.Sub(t) > p.cfg.SettleWindow {
-			delete(p.tails, k)
+	if now.Sub(p.tailsSwept) > p.cfg.SettleWindow { // keep only chunks near now
+		for k, t := range p.tails {
+			if now.Sub(t) > p.cfg.SettleWindow {
+				delete(p.tails, k)
+			}
 		}
+		p.tailsSwept = now
 	}
 	p.tails[key] = now
 }

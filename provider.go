@@ -92,8 +92,9 @@ type Provider struct {
 	// tails remembers, by chunk key, when a fetch last left the chunk's newest bars
 	// uncovered because the source had not published them yet (see settled), so that
 	// requests waiting on that fetch, or right behind it, do not ask again at once.
-	tailsMu sync.Mutex
-	tails   map[string]time.Time
+	tailsMu    sync.Mutex
+	tails      map[string]time.Time
+	tailsSwept time.Time // when tails was last cleared of old entries
 
 	// archivedClean says, per series, whether the last report this process archived
 	// was clean (see archive).
