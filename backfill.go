@@ -251,6 +251,9 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 		return fmt.Errorf("%s: read coverage: %w", pl.series, err)
 	}
 	need := cov.Missing(target)
+	if p.tailPending(pl, lease.Key, need) {
+		return nil // that holder just asked for the unpublished tail: not again yet
+	}
 	total, done := need.Seconds(), int64(0)
 	claimed := p.clock.Now()
 	p.obs.ChunkProgress(pl.series, lease.Key, 0)
