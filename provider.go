@@ -98,8 +98,7 @@ type Provider struct {
 
 	// archivedClean says, per series, whether the last report this process archived
 	// was clean (see archive).
-	archivedMu    sync.Mutex
-	archivedClean map[Series]bool
+	archivedClean sync.Map // Series → bool
 
 	asOf asOfGate
 }

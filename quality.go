@@ -125,17 +125,12 @@ func (p *Provider) archive(ctx context.Context, s Series, r grid.Range, rep conf
 		return
 	}
 	clean := rep.Clean()
-	p.archivedMu.Lock()
-	lastClean, known := p.archivedClean[s]
-	if clean && known && lastClean {
-		p.archivedMu.Unlock()
+	// The common case, a clean answer after a clean report, takes no lock. (Two answers
+	// racing over a transition may both record it: the digest then sees one state twice.)
+	if last, ok := p.archivedClean.Load(s); clean && ok && last.(bool) {
 		return
 	}
-	if p.archivedClean == nil {
-		p.archivedClean = map[Series]bool{}
-	}
-	p.archivedClean[s] = clean
-	p.archivedMu.Unlock()
+	p.archivedClean.Store(s, clean)
 	if err := p.reports.Archive(ctx, s, r, rep); err != nil {
 		p.log.WarnContext(ctx, "seamless.conformance.archive_failed", "node_id", s.NodeID, "err", err)
 	}

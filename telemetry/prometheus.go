@@ -55,8 +55,11 @@ type Metrics struct {
 	cacheMisses         prometheus.Counter
 	reg                 prometheus.Registerer
 
-	nodesMu sync.Mutex
-	nodes   map[string]struct{} // node_id label values handed out
+	// node_id label values handed out: read without a lock on every observation (the
+	// hot path), written under nodesMu, at most MaxNodeLabels of them.
+	nodes     sync.Map // string → struct{}
+	nodesMu   sync.Mutex
+	nodeCount int
 }
 
 // MaxNodeLabels bounds the distinct node_id label values of a Metrics: 10,000 series
@@ -68,18 +71,19 @@ const MaxNodeLabels = 10_000
 // distinct values have been handed out (or id is one of them), else
 // seamless.OtherSeries.
 func (m *Metrics) node(id string) string {
-	m.nodesMu.Lock()
-	defer m.nodesMu.Unlock()
-	if _, ok := m.nodes[id]; ok {
+	if _, ok := m.nodes.Load(id); ok {
 		return id
 	}
-	if len(m.nodes) >= MaxNodeLabels {
+	m.nodesMu.Lock()
+	defer m.nodesMu.Unlock()
+	if _, ok := m.nodes.Load(id); ok {
+		return id
+	}
+	if m.nodeCount >= MaxNodeLabels {
 		return seamless.OtherSeries
 	}
-	if m.nodes == nil {
-		m.nodes = map[string]struct{}{}
-	}
-	m.nodes[id] = struct{}{}
+	m.nodes.Store(id, struct{}{})
+	m.nodeCount++
 	return id
 }
 
