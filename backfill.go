@@ -2,24 +2,69 @@ package seamless
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
+	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/seamless-data/seamless/clock"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
 )
 
 // The backfill tier: missing ranges become aligned chunks (window_bars × interval from
 // epoch 0, so overlapping requests agree on them); each chunk is claimed through the
-// Coordinator, fetched with retries, written with its coverage, and released. A caller
-// that finds a chunk held waits for it and re-reads coverage instead of fetching again.
+// Coordinator, fetched with retries, written with its coverage through the ingest step
+// under the lease's fencing token, and released. A caller that finds a chunk held waits
+// for it and re-reads coverage instead of fetching again.
+//
+// Chunk lifecycle (backfillChunk): target (the chunk's closed part) → coverage check →
+// claim → [held elsewhere: wait, re-check] → keepalive → fill (re-check under the lease,
+// fetch with retries, normalise, write) → Complete | Fail. The lease is always ended.
+
+// backfiller is the backfill tier. It owns the upstream concurrency bound, retry
+// jitter, the queue of background chunks and the memo of unsettled tails.
+type backfiller struct {
+	store    Store // coverage reads; writes go through ingest
+	ingest   *ingester
+	quality  *quality
+	coord    Coordinator
+	cfg      BackfillConfig
+	leaseTTL time.Duration
+	clock    clock.Clock
+	log      *slog.Logger
+	obs      BackfillObserver
+	tracer   trace.Tracer
+	life     *lifetime
+
+	// upstream bounds concurrent upstream fetches across all requests
+	// (max_concurrent_requests).
+	upstream chan struct{}
+
+	randMu sync.Mutex
+	rand   *rand.Rand
+
+	mu        sync.Mutex
+	scheduled map[string]bool // chunk keys with background work queued or running
+
+	tails *tailMemo
+}
+
+// init sets up what the tier owns; seed seeds retry jitter.
+func (b *backfiller) init(seed uint64) *backfiller {
+	b.upstream = make(chan struct{}, b.cfg.MaxConcurrentRequests)
+	b.rand = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b.scheduled = map[string]bool{}
+	b.tails = newTailMemo(b.clock, b.cfg.SettleWindow)
+	return b
+}
 
 // BackfillRequest asks for a range of a series to be made covered.
 type BackfillRequest struct {
@@ -58,28 +103,31 @@ type BackfillSummary struct {
 // the first chunk failure (an *UpstreamError) and the summary lists every failed chunk.
 func (p *Provider) Backfill(ctx context.Context, req BackfillRequest) (BackfillSummary, error) {
 	began := p.clock.Now()
-	pl, err := p.resolve(req.NodeID, req.Interval)
+	rq, err := p.resolve(req.NodeID, req.Interval)
 	if err != nil {
 		return BackfillSummary{}, err
 	}
-	if pl, err = p.planRange(pl, grid.R(req.Start, req.End), p.clock.Now()); err != nil {
+	if rq, err = p.resolveRange(rq, grid.R(req.Start, req.End), p.clock.Now()); err != nil {
 		return BackfillSummary{}, err
 	}
 	if p.isClosed() {
 		return BackfillSummary{}, ErrClosed
 	}
-	cov, err := p.store.Coverage(ctx, pl.series)
+	cov, err := p.store.Coverage(ctx, rq.series)
 	if err != nil {
-		return BackfillSummary{}, fmt.Errorf("%s: read coverage: %w", pl.series, err)
+		return BackfillSummary{}, fmt.Errorf("%s: read coverage: %w", rq.series, err)
 	}
-	run := p.runChunks(ctx, pl, alignedChunks(cov.Missing(pl.closed), p.chunkWidth(pl)), false, req.Progress)
+	run := p.backfill.runChunks(ctx, rq, p.backfill.chunks(rq, cov.Missing(rq.closed)), false, req.Progress)
 	return BackfillSummary{
-		Series: pl.series, Range: pl.want, Chunks: run.total, Fetched: run.chunks, Waited: run.waited,
+		Series: rq.series, Range: rq.want, Chunks: run.total, Fetched: run.chunks, Waited: run.waited,
 		Bars: run.bars, Failed: run.failed, Elapsed: p.clock.Now().Sub(began),
 	}, run.err
 }
 
-func (p *Provider) chunkWidth(pl plan) int64 { return p.cfg.WindowBars * pl.series.Interval }
+// chunks are the aligned chunks of missing.
+func (b *backfiller) chunks(rq resolved, missing grid.Set) []grid.Range {
+	return alignedChunks(missing, b.cfg.WindowBars*rq.series.Interval)
+}
 
 // alignedChunks returns the distinct aligned chunks touching the set, in order.
 func alignedChunks(missing grid.Set, width int64) []grid.Range {
@@ -103,20 +151,20 @@ type backfillRun struct {
 	err                         error
 }
 
-// backfill fetches the chunks of missing synchronously, stopping at the first failure.
-func (p *Provider) backfill(ctx context.Context, pl plan, missing grid.Set, progress func(BackfillProgress)) backfillRun {
-	return p.runChunks(ctx, pl, alignedChunks(missing, p.chunkWidth(pl)), true, progress)
+// run fetches the chunks of missing synchronously, stopping at the first failure.
+func (b *backfiller) run(ctx context.Context, rq resolved, missing grid.Set) backfillRun {
+	return b.runChunks(ctx, rq, b.chunks(rq, missing), true, nil)
 }
 
 // runChunks processes chunks with at most max_concurrent_requests workers. With
 // stopOnError the first failed chunk cancels the chunks not yet started.
-func (p *Provider) runChunks(ctx context.Context, pl plan, chunks []grid.Range, stopOnError bool, progress func(BackfillProgress)) backfillRun {
+func (b *backfiller) runChunks(ctx context.Context, rq resolved, chunks []grid.Range, stopOnError bool, progress func(BackfillProgress)) backfillRun {
 	run := backfillRun{total: len(chunks)}
 	if len(chunks) == 0 {
 		return run
 	}
-	p.obs.BackfillJob(1)
-	defer p.obs.BackfillJob(-1)
+	b.obs.BackfillJob(1)
+	defer b.obs.BackfillJob(-1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -125,7 +173,7 @@ func (p *Provider) runChunks(ctx context.Context, pl plan, chunks []grid.Range, 
 		next atomic.Int64
 		done int
 	)
-	for range min(p.cfg.MaxConcurrentRequests, len(chunks)) {
+	for range min(b.cfg.MaxConcurrentRequests, len(chunks)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -134,7 +182,7 @@ func (p *Provider) runChunks(ctx context.Context, pl plan, chunks []grid.Range, 
 				if i >= len(chunks) || ctx.Err() != nil {
 					return
 				}
-				out := p.backfillChunk(ctx, pl, chunks[i])
+				out := b.backfillChunk(ctx, rq, chunks[i])
 				mu.Lock()
 				done++
 				run.bars += out.bars
@@ -176,45 +224,45 @@ type chunkOutcome struct {
 }
 
 // backfillChunk makes the closed part of one aligned chunk covered.
-func (p *Provider) backfillChunk(ctx context.Context, pl plan, chunk grid.Range) chunkOutcome {
+func (b *backfiller) backfillChunk(ctx context.Context, rq resolved, chunk grid.Range) chunkOutcome {
 	var out chunkOutcome
-	key := ChunkKey(pl.series, chunk)
+	key := ChunkKey(rq.series, chunk)
 	for {
 		// Only closed bars are durable: the chunk's target ends at the last closed bar.
-		target := chunk.Intersect(grid.R(chunk.Start, ClosedEnd(p.clock.Now().Unix(), pl.series.Interval)))
-		cov, err := p.store.Coverage(ctx, pl.series)
+		target := chunk.Intersect(grid.R(chunk.Start, ClosedEnd(b.clock.Now().Unix(), rq.series.Interval)))
+		cov, err := b.store.Coverage(ctx, rq.series)
 		if err != nil {
-			out.err = fmt.Errorf("%s: read coverage: %w", pl.series, err)
+			out.err = fmt.Errorf("%s: read coverage: %w", rq.series, err)
 			return out
 		}
 		missing := cov.Missing(target)
 		if missing.Empty() {
-			p.forgetTail(key)
+			b.tails.forget(key)
 			return out
 		}
-		if p.tailPending(pl, key, missing) {
+		if b.tails.pending(key, rq.series.Interval, missing) {
 			// Only bars the source had not published a moment ago are missing, and a
 			// fetch (perhaps the one we waited for) just asked: not again yet.
 			return out
 		}
-		lease, err := p.coord.Claim(ctx, key, p.leaseTTL)
+		lease, err := b.coord.Claim(ctx, key, b.leaseTTL)
 		if errors.Is(err, ErrLeaseHeld) {
 			// Someone else is fetching this chunk: wait for them, then re-read coverage.
 			out.waited = true
-			if err := p.coord.Wait(ctx, key); err != nil {
+			if err := b.coord.Wait(ctx, key); err != nil {
 				out.err = err
 				return out
 			}
 			continue
 		}
 		if err != nil {
-			out.err = fmt.Errorf("%s: claim chunk %v: %w", pl.series, chunk, err)
+			out.err = fmt.Errorf("%s: claim chunk %v: %w", rq.series, chunk, err)
 			return out
 		}
 		out.claimed = true
-		p.log.DebugContext(ctx, "seamless.backfill.coordinator_claimed", "node_id", pl.series.NodeID, "interval", pl.series.Interval,
+		b.log.DebugContext(ctx, "seamless.backfill.coordinator_claimed", "node_id", rq.series.NodeID, "interval", rq.series.Interval,
 			"lease_key", lease.Key, "token", lease.Token)
-		p.fillUnderLease(ctx, pl, chunk, target, lease, &out)
+		b.fillUnderLease(ctx, rq, chunk, target, lease, &out)
 		return out
 	}
 }
@@ -222,67 +270,66 @@ func (p *Provider) backfillChunk(ctx context.Context, pl plan, chunk grid.Range)
 // fillUnderLease fetches and writes what the chunk still misses, then ends the lease:
 // Complete on success, Fail with the reason otherwise. The lease is always ended, even
 // when ctx is cancelled, so no lease outlives its worker.
-func (p *Provider) fillUnderLease(ctx context.Context, pl plan, chunk, target grid.Range, lease Lease, out *chunkOutcome) {
-	ctx, stopKeepalive := p.keepalive(ctx, lease)
-	err := p.fill(ctx, pl, chunk, target, lease, out)
+func (b *backfiller) fillUnderLease(ctx context.Context, rq resolved, chunk, target grid.Range, lease Lease, out *chunkOutcome) {
+	ctx, stopKeepalive := b.keepalive(ctx, lease)
+	err := b.fill(ctx, rq, chunk, target, lease, out)
 	stopKeepalive()
-	p.obs.ChunkDone(pl.series, lease.Key)
+	b.obs.ChunkDone(rq.series, lease.Key)
 	release := context.WithoutCancel(ctx)
 	if err != nil {
 		out.err = err
-		p.obs.BackfillFailure(pl.series)
-		if ferr := p.coord.Fail(release, lease, err.Error()); ferr != nil {
-			p.log.WarnContext(ctx, "seamless.backfill.coordinator_fail_failed", "lease_key", lease.Key, "err", ferr)
+		b.obs.BackfillFailure(rq.series)
+		if ferr := b.coord.Fail(release, lease, err.Error()); ferr != nil {
+			b.log.WarnContext(ctx, "seamless.backfill.coordinator_fail_failed", "lease_key", lease.Key, "err", ferr)
 		}
-		p.log.WarnContext(ctx, "seamless.backfill.coordinator_failed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "lease_key", lease.Key, "err", err)
+		b.log.WarnContext(ctx, "seamless.backfill.coordinator_failed", "node_id", rq.series.NodeID, "interval", rq.series.Interval, "lease_key", lease.Key, "err", err)
 		return
 	}
-	if cerr := p.coord.Complete(release, lease); cerr != nil {
-		p.log.WarnContext(ctx, "seamless.backfill.coordinator_complete_failed", "lease_key", lease.Key, "err", cerr)
+	if cerr := b.coord.Complete(release, lease); cerr != nil {
+		b.log.WarnContext(ctx, "seamless.backfill.coordinator_complete_failed", "lease_key", lease.Key, "err", cerr)
 	}
-	p.log.DebugContext(ctx, "seamless.backfill.coordinator_completed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "lease_key", lease.Key, "bars", out.bars)
+	b.log.DebugContext(ctx, "seamless.backfill.coordinator_completed", "node_id", rq.series.NodeID, "interval", rq.series.Interval, "lease_key", lease.Key, "bars", out.bars)
 }
 
-func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, lease Lease, out *chunkOutcome) error {
+func (b *backfiller) fill(ctx context.Context, rq resolved, chunk, target grid.Range, lease Lease, out *chunkOutcome) error {
 	// Re-read coverage under the lease: a previous holder may have finished between
 	// our check and our claim.
-	cov, err := p.store.Coverage(ctx, pl.series)
+	cov, err := b.store.Coverage(ctx, rq.series)
 	if err != nil {
-		return fmt.Errorf("%s: read coverage: %w", pl.series, err)
+		return fmt.Errorf("%s: read coverage: %w", rq.series, err)
 	}
 	need := cov.Missing(target)
-	if p.tailPending(pl, lease.Key, need) {
+	if b.tails.pending(lease.Key, rq.series.Interval, need) {
 		return nil // that holder just asked for the unpublished tail: not again yet
 	}
 	total, done := need.Seconds(), int64(0)
-	claimed := p.clock.Now()
-	p.obs.ChunkProgress(pl.series, lease.Key, 0)
+	claimed := b.clock.Now()
+	b.obs.ChunkProgress(rq.series, lease.Key, 0)
 	for _, r := range need.Ranges() {
-		f, attempts, err := p.fetchWithRetry(ctx, pl, r)
+		f, attempts, err := b.fetchWithRetry(ctx, rq, r)
 		if err != nil {
 			if ctx.Err() != nil {
 				// The cause says why: the caller gave up, or the lease was lost.
 				return context.Cause(ctx)
 			}
-			return &UpstreamError{Series: pl.series, Chunk: chunk, Attempts: attempts, Err: err}
+			return &UpstreamError{Series: rq.series, Chunk: chunk, Attempts: attempts, Err: err}
 		}
-		covered := p.settled(pl, r, f)
+		covered := b.settled(rq, r, f)
 		if covered != r {
-			p.noteTail(lease.Key)
+			b.tails.note(lease.Key)
 		}
 		if !covered.Empty() {
-			err = p.store.Write(ctx, Write{Series: pl.series, Range: covered, Frame: f, Token: lease.Token})
-			p.cache.invalidate(pl.series, covered, p.chunkWidth(pl))
+			err = b.ingest.commit(ctx, Write{Series: rq.series, Range: covered, Frame: f, Token: lease.Token}, OriginBackfill)
 			if err != nil {
-				return fmt.Errorf("%s: write %v: %w", pl.series, covered, err)
+				return fmt.Errorf("%s: write %v: %w", rq.series, covered, err)
 			}
 		}
 		out.bars += f.Len()
 		out.fetched = out.fetched.Add(r)
 		done += r.Len()
-		p.obs.ChunkProgress(pl.series, lease.Key, float64(done)/float64(total))
+		b.obs.ChunkProgress(rq.series, lease.Key, float64(done)/float64(total))
 		if n := f.Len(); n > 0 {
-			p.obs.ChunkFetched(pl.series, f.TS[n-1], p.clock.Now().Sub(claimed))
+			b.obs.ChunkFetched(rq.series, f.TS[n-1], b.clock.Now().Sub(claimed))
 		}
 	}
 	return nil
@@ -292,9 +339,9 @@ func (p *Provider) fill(ctx context.Context, pl plan, chunk, target grid.Range, 
 // that bars which closed within the settle window and came after the last bar f holds
 // may not be published upstream yet, so that tail is left uncovered and asked for
 // again by a later request instead of being recorded as a market gap for good.
-func (p *Provider) settled(pl plan, r grid.Range, f *frame.Frame) grid.Range {
-	iv := pl.series.Interval
-	recent := p.unsettledFrom(pl)
+func (b *backfiller) settled(rq resolved, r grid.Range, f *frame.Frame) grid.Range {
+	iv := rq.series.Interval
+	recent := b.tails.unsettledFrom(rq.series.Interval)
 	if r.End <= recent {
 		return r
 	}
@@ -305,62 +352,15 @@ func (p *Provider) settled(pl plan, r grid.Range, f *frame.Frame) grid.Range {
 	return grid.R(r.Start, end)
 }
 
-// unsettledFrom is the first bar that closed within the settle window
-// (ts + interval > now - settle_window): bars from there on may not be published yet.
-func (p *Provider) unsettledFrom(pl plan) int64 {
-	return grid.FloorAlign(p.clock.Now().Add(-p.cfg.SettleWindow).Unix(), pl.series.Interval)
-}
-
-// tailRetry is how soon a chunk whose unpublished tail a fetch just left uncovered is
-// asked for again: often enough to catch the bars as they appear, rarely enough that a
-// burst of requests (or the waiters of that fetch) cost one upstream call.
-func (p *Provider) tailRetry() time.Duration { return min(p.cfg.SettleWindow/10, 10*time.Second) }
-
-func (p *Provider) noteTail(key string) {
-	now := p.clock.Now()
-	p.tailsMu.Lock()
-	defer p.tailsMu.Unlock()
-	if p.tails == nil {
-		p.tails = map[string]time.Time{}
-	}
-	if now.Sub(p.tailsSwept) > p.cfg.SettleWindow { // keep only chunks near now
-		for k, t := range p.tails {
-			if now.Sub(t) > p.cfg.SettleWindow {
-				delete(p.tails, k)
-			}
-		}
-		p.tailsSwept = now
-	}
-	p.tails[key] = now
-}
-
-func (p *Provider) forgetTail(key string) {
-	p.tailsMu.Lock()
-	delete(p.tails, key)
-	p.tailsMu.Unlock()
-}
-
-// tailPending reports whether all that is missing of a chunk is its unsettled tail and a
-// fetch asked for it less than tailRetry ago.
-func (p *Provider) tailPending(pl plan, key string, missing grid.Set) bool {
-	if rs := missing.Ranges(); len(rs) == 0 || rs[0].Start < p.unsettledFrom(pl) {
-		return false
-	}
-	p.tailsMu.Lock()
-	at, ok := p.tails[key]
-	p.tailsMu.Unlock()
-	return ok && p.clock.Now().Sub(at) < p.tailRetry()
-}
-
 // keepalive renews the lease every third of its TTL until stopped. If a renewal fails
 // the lease is lost, so the returned context is cancelled to stop the work.
-func (p *Provider) keepalive(ctx context.Context, lease Lease) (context.Context, func()) {
+func (b *backfiller) keepalive(ctx context.Context, lease Lease) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(max(p.leaseTTL/3, time.Millisecond))
+		t := time.NewTicker(max(b.leaseTTL/3, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
@@ -369,9 +369,9 @@ func (p *Provider) keepalive(ctx context.Context, lease Lease) (context.Context,
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				l, err := p.coord.Renew(ctx, lease, p.leaseTTL)
+				l, err := b.coord.Renew(ctx, lease, b.leaseTTL)
 				if err != nil {
-					p.log.WarnContext(ctx, "seamless.backfill.lease_lost", "lease_key", lease.Key, "err", err)
+					b.log.WarnContext(ctx, "seamless.backfill.lease_lost", "lease_key", lease.Key, "err", err)
 					cancel(err)
 					return
 				}
@@ -388,23 +388,23 @@ func (p *Provider) keepalive(ctx context.Context, lease Lease) (context.Context,
 
 // fetchWithRetry fetches r from upstream with exponential backoff and jitter. Each
 // attempt holds one of the max_concurrent_requests upstream slots; sleeping does not.
-func (p *Provider) fetchWithRetry(ctx context.Context, pl plan, r grid.Range) (*frame.Frame, int, error) {
+func (b *backfiller) fetchWithRetry(ctx context.Context, rq resolved, r grid.Range) (*frame.Frame, int, error) {
 	for attempt := 1; ; attempt++ {
-		f, err := p.fetchOnce(ctx, pl, r)
+		f, err := b.fetchOnce(ctx, rq, r)
 		if err == nil {
 			return f, attempt, nil
 		}
 		if ctx.Err() != nil {
 			return nil, attempt, ctx.Err()
 		}
-		if IsPermanent(err) || attempt >= p.cfg.MaxAttempts {
+		if IsPermanent(err) || attempt >= b.cfg.MaxAttempts {
 			return nil, attempt, err
 		}
-		delay := p.backoff(attempt)
-		p.obs.BackfillRetry(pl.series)
-		p.log.WarnContext(ctx, "seamless.backfill.retry", "node_id", pl.series.NodeID, "interval", pl.series.Interval,
+		delay := b.backoff(attempt)
+		b.obs.BackfillRetry(rq.series)
+		b.log.WarnContext(ctx, "seamless.backfill.retry", "node_id", rq.series.NodeID, "interval", rq.series.Interval,
 			"range", r.String(), "attempt", attempt, "delay_ms", delay.Milliseconds(), "err", err)
-		if err := p.clock.Sleep(ctx, delay); err != nil {
+		if err := b.clock.Sleep(ctx, delay); err != nil {
 			return nil, attempt, err
 		}
 	}
@@ -412,31 +412,31 @@ func (p *Provider) fetchWithRetry(ctx context.Context, pl plan, r grid.Range) (*
 
 // backoff is retry_backoff × 2^(attempt−1), scaled by a random factor in
 // [1−jitter, 1+jitter] so that retrying workers spread out.
-func (p *Provider) backoff(attempt int) time.Duration {
-	d := float64(p.cfg.RetryBackoff) * float64(uint64(1)<<min(attempt-1, 30))
-	p.randMu.Lock()
-	u := p.rand.Float64()
-	p.randMu.Unlock()
-	return time.Duration(d * (1 + p.cfg.JitterRatio*(2*u-1)))
+func (b *backfiller) backoff(attempt int) time.Duration {
+	d := float64(b.cfg.RetryBackoff) * float64(uint64(1)<<min(attempt-1, 30))
+	b.randMu.Lock()
+	u := b.rand.Float64()
+	b.randMu.Unlock()
+	return time.Duration(d * (1 + b.cfg.JitterRatio*(2*u-1)))
 }
 
-func (p *Provider) fetchOnce(ctx context.Context, pl plan, r grid.Range) (*frame.Frame, error) {
+func (b *backfiller) fetchOnce(ctx context.Context, rq resolved, r grid.Range) (*frame.Frame, error) {
 	select {
-	case p.upstream <- struct{}{}:
+	case b.upstream <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	parent := ctx
-	ctx, span := p.tracer.Start(ctx, "seamless.upstream", trace.WithAttributes(
-		attribute.String("node_id", pl.series.NodeID), attribute.Int64("interval", pl.series.Interval),
-		attribute.String("source", pl.node.Source), attribute.Int64("range.start", r.Start), attribute.Int64("range.end", r.End)))
-	actx, cancel := p.clock.WithDeadline(ctx, p.clock.Now().Add(p.cfg.AttemptTimeout))
-	f, err := pl.fetcher.Fetch(actx, pl.upstream, r)
+	ctx, span := b.tracer.Start(ctx, "seamless.upstream", trace.WithAttributes(
+		attribute.String("node_id", rq.series.NodeID), attribute.Int64("interval", rq.series.Interval),
+		attribute.String("source", rq.node.Source), attribute.Int64("range.start", r.Start), attribute.Int64("range.end", r.End)))
+	actx, cancel := b.clock.WithDeadline(ctx, b.clock.Now().Add(b.cfg.AttemptTimeout))
+	f, err := rq.fetcher.Fetch(actx, rq.upstream, r)
 	timedOut := actx.Err() != nil && parent.Err() == nil
 	cancel()
-	<-p.upstream
+	<-b.upstream
 	if err != nil && timedOut {
-		err = fmt.Errorf("upstream call unanswered after %v (attempt timeout): %w", p.cfg.AttemptTimeout, err)
+		err = fmt.Errorf("upstream call unanswered after %v (attempt timeout): %w", b.cfg.AttemptTimeout, err)
 	}
 	span.SetAttributes(attribute.Int("rows", f.Len()))
 	if err != nil {
@@ -444,51 +444,70 @@ func (p *Provider) fetchOnce(ctx context.Context, pl plan, r grid.Range) (*frame
 		span.SetStatus(codes.Error, "upstream error")
 	}
 	span.End()
-	p.obs.Upstream(pl.node.Source, upstreamCode(ctx, err))
+	b.obs.Upstream(rq.node.Source, upstreamCode(ctx, err))
 	if err != nil {
 		return nil, err
 	}
 	if f == nil {
-		return frame.New(pl.schema, 0), nil
+		return frame.New(rq.schema, 0), nil
 	}
 	if err := f.Validate(); err != nil {
 		return nil, Permanent(fmt.Errorf("source returned a malformed frame: %w", err))
 	}
-	return p.normalizeFetched(ctx, pl, r, f)
+	// Normalised before it is stored (the ingest step's first stage), so storage only
+	// ever holds normalised bars; the findings are reported now, blocking is decided
+	// when the data is served.
+	out, rep, err := normalize(rq, f)
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	if !rep.Clean() {
+		b.quality.report(ctx, rq.series, r, rep)
+	}
+	// Keep only what lies in the fetched range: the pipeline checked the grid.
+	if lo, hi := out.SearchTS(r.Start), out.SearchTS(r.End); lo != 0 || hi != out.Len() {
+		out = out.Slice(lo, hi)
+	}
+	return out, nil
 }
 
 // schedule queues background backfill of the chunks of missing (partial_fill) and
 // returns those chunks. Chunks already queued by an earlier request are not queued
 // twice. Background work stops when the provider closes.
-func (p *Provider) schedule(pl plan, missing grid.Set) []grid.Range {
-	chunks := alignedChunks(missing, p.chunkWidth(pl))
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return chunks
-	}
+func (b *backfiller) schedule(rq resolved, missing grid.Set) []grid.Range {
+	chunks := b.chunks(rq, missing)
+	b.mu.Lock()
 	var todo []grid.Range
 	for _, c := range chunks {
-		if k := ChunkKey(pl.series, c); !p.scheduled[k] {
-			p.scheduled[k] = true
+		if k := ChunkKey(rq.series, c); !b.scheduled[k] {
+			b.scheduled[k] = true
 			todo = append(todo, c)
 		}
 	}
+	b.mu.Unlock()
 	if len(todo) == 0 {
 		return chunks
 	}
-	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
-		run := p.runChunks(p.bgCtx, pl, todo, false, nil)
-		if run.err != nil && p.bgCtx.Err() == nil {
-			p.log.Warn("seamless.backfill.background_failed", "node_id", pl.series.NodeID, "interval", pl.series.Interval, "failed_chunks", len(run.failed), "err", run.err)
-		}
-		p.mu.Lock()
+	unmark := func() {
+		b.mu.Lock()
 		for _, c := range todo {
-			delete(p.scheduled, ChunkKey(pl.series, c))
+			delete(b.scheduled, ChunkKey(rq.series, c))
 		}
-		p.mu.Unlock()
+		b.mu.Unlock()
+	}
+	ctx, cancel, done, ok := b.life.start()
+	if !ok { // closed: nothing runs any more
+		unmark()
+		return chunks
+	}
+	go func() {
+		defer done()
+		defer cancel()
+		defer unmark()
+		run := b.runChunks(ctx, rq, todo, false, nil)
+		if run.err != nil && ctx.Err() == nil {
+			b.log.Warn("seamless.backfill.background_failed", "node_id", rq.series.NodeID, "interval", rq.series.Interval, "failed_chunks", len(run.failed), "err", run.err)
+		}
 	}()
 	return chunks
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/seamless-data/seamless/clock"
 	"github.com/seamless-data/seamless/conformance"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
@@ -122,16 +123,6 @@ func (c *barCache) put(k cacheKey, f *frame.Frame, rewrites uint64, clean bool) 
 	}
 }
 
-// coverage reads s's coverage and, from a store other processes write to, its rewrite
-// count (0 otherwise), for the cache tier.
-func (p *Provider) coverage(ctx context.Context, s Series) (grid.Set, uint64, error) {
-	if rc, ok := p.store.(RewriteCounter); ok && p.cache != nil {
-		return rc.CoverageRewrites(ctx, s)
-	}
-	cov, err := p.store.Coverage(ctx, s)
-	return cov, 0, err
-}
-
 // invalidate drops the cached chunks of s that overlap r.
 func (c *barCache) invalidate(s Series, r grid.Range, width int64) {
 	if c == nil {
@@ -146,6 +137,27 @@ func (c *barCache) invalidate(s Series, r grid.Range, width int64) {
 	}
 }
 
+// reader is the read side of the cache and storage tiers: coverage, and bars from
+// cached chunks or the store.
+type reader struct {
+	store  Store
+	cache  *barCache // nil: no cache tier
+	frames frame.Pool
+	obs    CacheObserver
+	clock  clock.Clock
+	window int64 // window_bars: a cached chunk is window bars wide
+}
+
+// coverage reads s's coverage and, from a store other processes write to, its rewrite
+// count (0 otherwise), for the cache tier.
+func (t *reader) coverage(ctx context.Context, s Series) (grid.Set, uint64, error) {
+	if rc, ok := t.store.(RewriteCounter); ok && t.cache != nil {
+		return rc.CoverageRewrites(ctx, s)
+	}
+	cov, err := t.store.Coverage(ctx, s)
+	return cov, 0, err
+}
+
 // readResult is what read returns.
 type readResult struct {
 	f *frame.Frame
@@ -158,22 +170,22 @@ type readResult struct {
 	clean bool
 }
 
-// read serves pl.want from the cache tier and storage. Chunks that are fully covered
+// read serves rq.want from the cache tier and storage. Chunks that are fully covered
 // and closed come from the cache, or are read whole from storage and cached; the rest
 // is read from storage as requested. Consecutive chunks that need storage are read in
 // one call. rewrites is the series' rewrite count read with cov (0 from a store that is
 // not a RewriteCounter).
-func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uint64) (readResult, error) {
-	width := p.chunkWidth(pl)
-	if p.cache == nil || (pl.want.End-pl.want.Start)/width > maxCachedRequestChunks {
+func (t *reader) read(ctx context.Context, rq resolved, cov grid.Set, rewrites uint64) (readResult, error) {
+	width := t.window * rq.series.Interval
+	if t.cache == nil || (rq.want.End-rq.want.Start)/width > maxCachedRequestChunks {
 		// Large reads stream from storage in one call, as fast as a cache copy, and
 		// would only evict the hot recent chunks the cache is for.
-		f, err := p.store.Read(ctx, pl.series, pl.want)
+		f, err := t.store.Read(ctx, rq.series, rq.want)
 		return readResult{f: f}, err
 	}
-	closedEnd := ClosedEnd(p.clock.Now().Unix(), pl.series.Interval)
+	closedEnd := ClosedEnd(t.clock.Now().Unix(), rq.series.Interval)
 	type piece struct {
-		f      *frame.Frame // rows of the piece, restricted to pl.want
+		f      *frame.Frame // rows of the piece, restricted to rq.want
 		cached bool
 	}
 	var (
@@ -187,30 +199,30 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uin
 		if run.Empty() {
 			return nil
 		}
-		f, err := p.store.Read(ctx, pl.series, run)
+		f, err := t.store.Read(ctx, rq.series, run)
 		if err != nil {
 			return err
 		}
 		for _, ch := range runCacheable {
 			cf := f.Slice(f.SearchTS(ch.Start), f.SearchTS(ch.End)).Clone()
-			p.cache.put(cacheKey{pl.series, ch.Start}, cf, rewrites, p.chunkClean(pl, ch, cf))
+			t.cache.put(cacheKey{rq.series, ch.Start}, cf, rewrites, t.chunkClean(rq, ch, cf))
 		}
-		want := run.Intersect(pl.want)
+		want := run.Intersect(rq.want)
 		pieces = append(pieces, piece{f: f.Slice(f.SearchTS(want.Start), f.SearchTS(want.End))})
 		clean = false
 		run, runCacheable = grid.Range{}, nil
 		return nil
 	}
-	for ch := range pl.want.ChunkSeq(width) {
+	for ch := range rq.want.ChunkSeq(width) {
 		cacheable := ch.End <= closedEnd && cov.Covers(ch)
 		if cacheable {
-			if cf, chunkClean, ok := p.cache.get(cacheKey{pl.series, ch.Start}, rewrites); ok {
+			if cf, chunkClean, ok := t.cache.get(cacheKey{rq.series, ch.Start}, rewrites); ok {
 				if err := flush(); err != nil {
 					return readResult{}, err
 				}
 				hits++
 				clean = clean && chunkClean
-				part := ch.Intersect(pl.want)
+				part := ch.Intersect(rq.want)
 				pieces = append(pieces, piece{f: cf.Slice(cf.SearchTS(part.Start), cf.SearchTS(part.End)), cached: true})
 				continue
 			}
@@ -221,7 +233,7 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uin
 		// the request wants.
 		r := ch
 		if !cacheable {
-			r = ch.Intersect(pl.want)
+			r = ch.Intersect(rq.want)
 		}
 		if run.Empty() {
 			run = r
@@ -232,11 +244,11 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uin
 	if err := flush(); err != nil {
 		return readResult{}, err
 	}
-	p.obs.Cache(hits, misses)
+	t.obs.Cache(hits, misses)
 	clean = clean && len(pieces) > 0
 	if len(pieces) == 1 {
 		if pieces[0].cached {
-			return readResult{f: p.frames.Clone(pieces[0].f), cached: pieces[0].f.Len(), pooled: true, clean: clean}, nil
+			return readResult{f: t.frames.Clone(pieces[0].f), cached: pieces[0].f.Len(), pooled: true, clean: clean}, nil
 		}
 		return readResult{f: pieces[0].f}, nil
 	}
@@ -253,7 +265,7 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uin
 	}
 	// The stitched answer is new memory the caller owns: pooled, so that a server
 	// that releases its results (Result.Release) does not allocate it per request.
-	res := readResult{f: p.frames.New(schema, n), pooled: true, clean: clean}
+	res := readResult{f: t.frames.New(schema, n), pooled: true, clean: clean}
 	for _, pc := range pieces {
 		if pc.f.Len() == 0 {
 			continue
@@ -270,10 +282,10 @@ func (p *Provider) read(ctx context.Context, pl plan, cov grid.Set, rewrites uin
 // and reports whether it found nothing at all: every grid point of ch present, in
 // order, with sane values. Any part of a clean chunk is then clean too, so answers made
 // only of such parts need no second pass (see Provider.check).
-func (p *Provider) chunkClean(pl plan, ch grid.Range, f *frame.Frame) bool {
-	if int64(f.Len()) != ch.Bars(pl.series.Interval) {
+func (t *reader) chunkClean(rq resolved, ch grid.Range, f *frame.Frame) bool {
+	if int64(f.Len()) != ch.Bars(rq.series.Interval) {
 		return false // a market gap (or a hole): the full pipeline reports it per answer
 	}
-	out, rep, err := conformance.Run(conformance.Input{Frame: f}, p.conformanceOptions(pl, ch))
+	out, rep, err := conformance.Run(conformance.Input{Frame: f}, conformanceOptions(rq, ch))
 	return err == nil && rep.Clean() && out == f
 }

@@ -3,17 +3,15 @@ package seamless
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
+	"time"
 
-	"fmt"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"log/slog"
-	"time"
 
-	"github.com/seamless-data/seamless/clock"
 	"github.com/seamless-data/seamless/conformance"
 	"github.com/seamless-data/seamless/fingerprint"
 	"github.com/seamless-data/seamless/frame"
@@ -80,235 +78,315 @@ func (p *Provider) observe(md Metadata) {
 	}
 }
 
+// fetch is the request path: admit (resolve and gate, before any I/O), wait for the
+// newest bar from the live tier, plan from the coverage, execute the plan through the
+// tiers, serve what is stored through the quality tier, judge, answer.
 func (p *Provider) fetch(ctx context.Context, req Request, began time.Time) (_ Result, err error) {
-	strategy, err := ParseStrategy(string(req.Strategy))
+	x, err := p.admit(ctx, req, began)
 	if err != nil {
 		return Result{}, err
+	}
+	defer func() { x.end(err) }()
+	if err := x.awaitLive(); err != nil {
+		return Result{}, err
+	}
+	pl, err := x.plan()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := x.execute(pl); err != nil {
+		return Result{}, err
+	}
+	if err := x.serve(pl); err != nil {
+		return Result{}, err
+	}
+	return x.answer()
+}
+
+// execution is one request's state while the executor carries out its plan.
+type execution struct {
+	p         *Provider
+	req       Request
+	rq        resolved
+	strategy  Strategy
+	domain    Domain
+	policy    SLAPolicy
+	cpolicy   conformance.Policy
+	now       time.Time       // the instant the data is seen at (as_of in point-in-time domains)
+	parent    context.Context // the request's context
+	b         *budgets
+	total     *lazyTotal
+	md        Metadata
+	early     []decision // downgrades decided before any I/O (as_of regression)
+	phaseNode string     // the node id failed requests' phases are observed under
+
+	cov        grid.Set // coverage, as last read
+	rewrites   uint64   // the series' rewrite count read with cov
+	read       bool     // the bars were read (f, fromCache, release, prechecked hold them)
+	f          *frame.Frame
+	fromCache  int
+	release    *releaser
+	prechecked bool
+	fetched    grid.Set // what this request backfilled
+}
+
+// admit validates the request and applies its domain's policy, before any I/O.
+func (p *Provider) admit(ctx context.Context, req Request, began time.Time) (*execution, error) {
+	strategy, err := ParseStrategy(string(req.Strategy))
+	if err != nil {
+		return nil, err
 	}
 	domain, err := NormalizeDomain(req.ExecutionDomain)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	policy, err := requestPolicy(req)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	cpolicy, err := conformance.PolicyByName(req.Conformance)
 	if err != nil {
-		return Result{}, &RequestError{Field: "conformance", Message: err.Error()}
+		return nil, &RequestError{Field: "conformance", Message: err.Error()}
 	}
-	pl, err := p.resolve(req.NodeID, req.Interval)
+	rq, err := p.resolve(req.NodeID, req.Interval)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	// Point-in-time domains see only bars closed by as_of: no look-ahead.
-	now := began
-	if domain.pointInTime() {
-		if req.AsOf.IsZero() {
-			return Result{}, &SeamlessDomainPolicyError{Domain: domain, NodeID: req.NodeID, Reason: "as_of is required for backtest/dryrun domains"}
-		}
-		if p.artifacts == nil {
-			return Result{}, &SeamlessDomainPolicyError{Domain: domain, NodeID: req.NodeID, Reason: "backtest/dryrun need artifact-backed data, and no artifact registrar is configured"}
-		}
-		if req.AsOf.Before(now) {
-			now = req.AsOf
-		}
+	now, err := gate(req, domain, p.artifacts != nil, began)
+	if err != nil {
+		return nil, err
 	}
-	if pl, err = p.planRange(pl, req.Range(), now); err != nil {
-		return Result{}, err
+	if rq, err = p.resolveRange(rq, req.Range(), now); err != nil {
+		return nil, err
 	}
 	if p.isClosed() {
-		return Result{}, ErrClosed
+		return nil, ErrClosed
 	}
-	md := Metadata{
+	x := &execution{p: p, req: req, rq: rq, strategy: strategy, domain: domain, policy: policy, cpolicy: cpolicy,
+		now: now, parent: ctx, phaseNode: OtherSeries, f: frame.New(rq.schema, 0)}
+	x.md = Metadata{
 		NodeID: req.NodeID, Interval: req.Interval, RequestedRange: [2]int64{req.Start, req.End},
 		Strategy: strategy, Backfill: BackfillInfo{Scheduled: []grid.Range{}}, ConformanceVersion: ConformanceVersion,
 		WorldID: req.WorldID, ExecutionDomain: domain,
 	}
 	if !req.AsOf.IsZero() {
-		md.RequestedAsOf = req.AsOf.UTC().Format(time.RFC3339)
-		md.AsOf = now.UTC().Format(time.RFC3339)
+		x.md.RequestedAsOf = req.AsOf.UTC().Format(time.RFC3339)
+		x.md.AsOf = now.UTC().Format(time.RFC3339)
 	}
-	var ds []decision
 	if (domain == DomainLive || domain == DomainShadow) && !req.AsOf.IsZero() && !p.asOf.observe(req.WorldID, req.NodeID, req.AsOf) {
-		ds = append(ds, decision{ViolationHold, ReasonAsOfRegression})
+		x.early = append(x.early, decision{ViolationHold, ReasonAsOfRegression})
 	}
-
-	b := newBudgets(ctx, p.log, p.tracer, p.clock, policy, began, req.NodeID)
-	phaseNode := OtherSeries // until the coverage shows the store holds the series
-	defer func() {
-		// A failed request's phases are timed too (a served one's are, from its
-		// metadata, in observe): the latency SLO must see the slow failures. Those of
-		// series the store holds nothing of share one label (made-up ids would
-		// otherwise each add label values).
-		if err != nil {
-			for phase, ms := range b.phases() {
-				p.obs.Phase(phaseNode, phase, time.Duration(ms*float64(time.Millisecond)))
-			}
-		}
-	}()
+	x.b = newBudgets(ctx, p.log, p.tracer, p.clock, policy, began, req.NodeID)
 	// Phases derive their deadlines from the request's context; the total deadline's
 	// own context is made only for work outside the phases that needs it.
-	parent := ctx
-	total := &lazyTotal{b: b, parent: parent}
-	defer total.stop()
+	x.total = &lazyTotal{b: x.b, parent: ctx}
+	return x, nil
+}
 
-	// A live_wait violation (recorded in b, so the answer is downgraded) only ends the
-	// wait for the newest bar: the backfill of what is missing keeps its own budget.
-	if _, err := p.awaitLive(parent, b, strategy, domain, pl, now); err != nil {
-		return Result{}, err
+// end releases the request's timers. A failed request's phases are timed too (a served
+// one's are, from its metadata, in observe): the latency SLO must see the slow failures.
+// Those of series the store holds nothing of share one label (made-up ids would
+// otherwise each add label values).
+func (x *execution) end(err error) {
+	x.total.stop()
+	if err != nil {
+		for phase, ms := range x.b.phases() {
+			x.p.obs.Phase(x.phaseNode, phase, time.Duration(ms*float64(time.Millisecond)))
+		}
 	}
-	var (
-		cov        grid.Set
-		rewrites   uint64
-		f          = frame.New(pl.schema, 0)
-		fromCache  int
-		release    *releaser
-		prechecked bool
-		read       bool // the bars were read with the coverage, in one storage phase
-	)
-	readBars := func(ctx context.Context) error {
-		rpl := pl
-		if domain.pointInTime() { // read no bar closed after as_of
-			rpl.want = pl.want.Intersect(grid.R(pl.want.Start, pl.closed.End))
-		}
-		res, err := p.read(ctx, rpl, cov, rewrites)
-		if err != nil {
-			return fmt.Errorf("read %v: %w", pl.want, err)
-		}
-		if len(res.f.Cols) > 0 || res.f.Len() > 0 {
-			f, fromCache = res.f, res.cached
-			// Clean cached chunks that make up every grid point of the answer need
-			// no second conformance pass.
-			prechecked = res.clean && int64(f.Len()) == pl.closed.Bars(pl.series.Interval)
-		}
-		if res.pooled {
-			release = &releaser{pool: &p.frames, frame: res.f}
-		}
-		read = true
-		return nil
-	}
-	violated, err := b.run(parent, PhaseStorage, func(ctx context.Context) (err error) {
-		if cov, rewrites, err = p.coverage(ctx, pl.series); err != nil {
+}
+
+// plan reads the coverage in the storage phase (and the bars too, when nothing is
+// missing: one phase) and plans from it.
+func (x *execution) plan() (plan, error) {
+	violated, err := x.b.run(x.parent, PhaseStorage, func(ctx context.Context) (err error) {
+		if x.cov, x.rewrites, err = x.p.reader.coverage(ctx, x.rq.series); err != nil {
 			return fmt.Errorf("read coverage: %w", err)
 		}
-		if !cov.Empty() {
-			phaseNode = req.NodeID
+		if !x.cov.Empty() {
+			x.phaseNode = x.req.NodeID
 		}
-		if cov.Missing(pl.closed).Empty() { // nothing to backfill: read now, in the same phase
-			return readBars(ctx)
+		if x.cov.Missing(x.rq.closed).Empty() {
+			return x.readBars(ctx)
 		}
 		return nil
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("%s: %w", pl.series, err)
+		return plan{}, fmt.Errorf("%s: %w", x.rq.series, err)
 	}
-	missing := cov.Missing(pl.closed)
-	var fetched grid.Set
-	if violated && !missing.Empty() && strategy != FailFast && policy.mode() == ViolationPartialFill {
-		// A budget ran out before the backfill could start: answer with what is
-		// stored, and fill the rest in the background (SPEC §4 partial_fill).
-		md.Backfill.Scheduled = p.schedule(pl, missing)
-	}
-	if !violated && !missing.Empty() {
-		switch strategy {
-		case FailFast:
-			if !req.PartialOK {
-				return Result{}, &NotCoveredError{Series: pl.series, Missing: missing}
-			}
-		case PartialFill:
-			md.Backfill.Scheduled = p.schedule(pl, missing)
-		case AutoBackfill, Seamless:
-			if gap := barsIn(missing, pl.series.Interval); policy.MaxSyncGapBars > 0 && gap > policy.MaxSyncGapBars {
-				// Too much to backfill inline: judge before any upstream call.
-				if err := b.exceeded(SLAViolation{Phase: PhaseSyncGap, MissingBars: gap, BudgetBars: policy.MaxSyncGapBars}); err != nil {
-					return Result{}, err
-				}
-				violated = true
-				md.Backfill.Scheduled = p.schedule(pl, missing)
-				break
-			}
-			run, detached, err := p.syncBackfill(parent, b, pl, missing)
-			if err != nil {
-				return Result{}, err
-			}
-			if detached {
-				violated = true
-				md.Backfill.Scheduled = alignedChunks(missing, p.chunkWidth(pl))
-			}
-			md.Backfill.Chunks, md.Backfill.Waited, md.Backfill.FetchedBars = run.chunks, run.waited, run.bars
-			fetched = run.fetched
-			if run.err != nil {
-				if err := parent.Err(); err != nil {
-					return Result{}, err // the caller's own cancellation, not the work's
-				}
-				if !req.PartialOK {
-					return Result{}, run.err
-				}
-				md.Backfill.Failed = run.failed
-			}
+	return planFetch(planInput{rq: x.rq, strategy: x.strategy, policy: x.policy, partialOK: x.req.PartialOK,
+		cov: x.cov, storageViolated: violated}), nil
+}
+
+// execute carries out the plan's backfill work: a budget breach the plan found, the
+// chunks handed to the background, and the synchronous backfill.
+func (x *execution) execute(pl plan) error {
+	if v := pl.violation; v != nil {
+		if err := x.b.exceeded(*v); err != nil {
+			return err
 		}
 	}
+	if pl.refuse != nil {
+		return pl.refuse
+	}
+	if !pl.schedule.Empty() {
+		x.md.Backfill.Scheduled = x.p.backfill.schedule(x.rq, pl.schedule)
+	}
+	if pl.backfill.Empty() {
+		return nil
+	}
+	out, err := x.syncBackfill(pl.backfill)
+	if err != nil {
+		return err
+	}
+	if out.run.err != nil && x.parent.Err() != nil {
+		return x.parent.Err() // the caller's own cancellation, not the work's
+	}
+	info, err := settle(out, x.req.PartialOK, x.p.backfill.chunks(x.rq, pl.backfill))
+	if err != nil {
+		return err
+	}
+	x.md.Backfill, x.fetched = info, out.run.fetched
+	return nil
+}
 
-	if !read && (!violated || policy.mode() != ViolationFailFast) {
-		if _, err := b.run(parent, PhaseStorage, func(ctx context.Context) (err error) {
-			if !missing.Empty() { // backfill (ours or another worker's) may have grown it
-				if cov, rewrites, err = p.coverage(ctx, pl.series); err != nil {
+// syncBackfill backfills missing while the request waits, bounded by the backfill and
+// total budgets. The work runs under the provider's lifetime, so when a budget runs out
+// under partial_fill or hold the request returns and the work keeps going (detached);
+// under fail_fast, or when the caller gives up, it is cancelled.
+func (x *execution) syncBackfill(missing grid.Set) (backfillOutcome, error) {
+	work, cancelWork, done, ok := x.p.life.start()
+	if !ok {
+		return backfillOutcome{}, ErrClosed
+	}
+	b, parent := x.b, x.parent
+	_, span := b.span(parent, PhaseBackfill)
+	defer span.End()
+	// Upstream spans of the (possibly detached) work are children of this span.
+	work = trace.ContextWithSpanContext(work, span.SpanContext())
+	// The budget starts before the work does, so the deadline is armed before any
+	// upstream call can be made (and before a test's fake clock can move past it).
+	pctx, pcancel := b.phaseCtx(parent, PhaseBackfill)
+	defer pcancel()
+	start := b.clock.Now()
+	stop := context.AfterFunc(parent, cancelWork)
+	result := make(chan backfillRun, 1)
+	go func() {
+		defer done()
+		defer cancelWork()
+		result <- x.p.backfill.run(work, x.rq, missing)
+	}()
+	select {
+	case run := <-result:
+		b.spend(PhaseBackfill, start)
+		stop()
+		return backfillOutcome{run: run}, nil
+	case <-pctx.Done():
+		b.spend(PhaseBackfill, start)
+		span.SetAttributes(attribute.Bool("sla.violated", true))
+		// Cancelled work is waited for, so its leases are released before we return.
+		if parent.Err() != nil {
+			cancelWork()
+			<-result
+			return backfillOutcome{}, parent.Err()
+		}
+		if err := b.exceeded(b.expired(PhaseBackfill)); err != nil {
+			cancelWork()
+			<-result
+			return backfillOutcome{}, err
+		}
+		stop() // detach: the work outlives the request
+		return backfillOutcome{detached: true}, nil
+	}
+}
+
+// readBars reads the answer's bars from the cache and storage tiers, under ctx's phase.
+func (x *execution) readBars(ctx context.Context) error {
+	rq := x.rq
+	if x.domain.pointInTime() { // read no bar closed after as_of
+		rq.want = rq.want.Intersect(grid.R(rq.want.Start, rq.closed.End))
+	}
+	res, err := x.p.reader.read(ctx, rq, x.cov, x.rewrites)
+	if err != nil {
+		return fmt.Errorf("read %v: %w", x.rq.want, err)
+	}
+	if len(res.f.Cols) > 0 || res.f.Len() > 0 {
+		x.f, x.fromCache = res.f, res.cached
+		// Clean cached chunks that make up every grid point of the answer need no
+		// second conformance pass.
+		x.prechecked = res.clean && int64(x.f.Len()) == x.rq.closed.Bars(x.rq.series.Interval)
+	}
+	if res.pooled {
+		x.release = &releaser{pool: &x.p.reader.frames, frame: res.f}
+	}
+	x.read = true
+	return nil
+}
+
+// serve reads the bars (unless the storage phase already did) and checks them.
+func (x *execution) serve(pl plan) error {
+	if !x.read {
+		if _, err := x.b.run(x.parent, PhaseStorage, func(ctx context.Context) (err error) {
+			if !pl.missing.Empty() { // backfill (ours or another worker's) may have grown it
+				if x.cov, x.rewrites, err = x.p.reader.coverage(ctx, x.rq.series); err != nil {
 					return fmt.Errorf("read coverage: %w", err)
 				}
 			}
-			return readBars(ctx)
+			return x.readBars(ctx)
 		}); err != nil {
-			return Result{}, fmt.Errorf("%s: %w", pl.series, err)
+			return fmt.Errorf("%s: %w", x.rq.series, err)
 		}
 	}
-	if domain.pointInTime() {
-		f = f.Slice(0, f.SearchTS(pl.closed.End))
+	if x.domain.pointInTime() {
+		x.f = x.f.Slice(0, x.f.SearchTS(x.rq.closed.End))
 	}
-	if f.Len() > 0 {
-		cctx := parent
-		if p.schemas != nil { // a registry call: bounded by the total deadline
-			cctx = total.get()
-		}
-		if f, err = p.check(cctx, pl, f, cov, cpolicy, req.PartialOK, prechecked, &md); err != nil {
-			return Result{}, err
-		}
+	if x.f.Len() == 0 {
+		return nil
 	}
-	p.describe(&md, pl, f, cov, fetched, now)
-	md.Sources.Cache, md.Sources.Storage = fromCache, max(md.Sources.Storage-fromCache, 0)
-	if p.live != nil && f.Len() > 0 && p.live.Serves(pl.series) {
+	cctx := x.parent
+	if x.p.quality.schemas != nil { // a registry call: bounded by the total deadline
+		cctx = x.total.get()
+	}
+	f, err := x.p.quality.check(cctx, x.rq, x.f, x.cov, x.cpolicy, x.req.PartialOK, x.prechecked, &x.md)
+	if err != nil {
+		return err
+	}
+	x.f = f
+	return nil
+}
+
+// answer describes the frame served, adds the live tier's part, publishes the artifact
+// of a point-in-time request, and judges the answer against the policy.
+func (x *execution) answer() (Result, error) {
+	p, md := x.p, &x.md
+	describe(md, x.rq, x.f, x.cov, x.fetched, x.now)
+	md.Sources.Cache, md.Sources.Storage = x.fromCache, max(md.Sources.Storage-x.fromCache, 0)
+	if p.live != nil && x.f.Len() > 0 && p.live.Serves(x.rq.series) {
 		// Bars the live tier delivered (and stored) are served from it.
-		if _, r := p.live.Recent(pl.series, pl.want); !r.Empty() {
-			n := f.SearchTS(r.End) - f.SearchTS(r.Start)
+		if _, r := p.live.Recent(x.rq.series, x.rq.want); !r.Empty() {
+			n := x.f.SearchTS(r.End) - x.f.SearchTS(r.Start)
 			md.Sources.Live, md.Sources.Storage = n, max(md.Sources.Storage-n, 0)
 		}
 	}
-	if req.IncludeForming && p.live != nil && !domain.pointInTime() {
-		f = p.appendForming(pl, f, &md)
+	if x.req.IncludeForming && p.live != nil && !x.domain.pointInTime() {
+		x.f = appendForming(p.live, x.rq, x.f, md)
 	}
-	if req.Fingerprint || domain.pointInTime() {
-		md.DatasetFingerprint = fingerprint.Dataset(f, fingerprint.Meta{NodeID: md.NodeID, Interval: md.Interval, CoverageBounds: md.CoverageBounds})
+	if x.req.Fingerprint || x.domain.pointInTime() {
+		md.DatasetFingerprint = fingerprint.Dataset(x.f, fingerprint.Meta{NodeID: md.NodeID, Interval: md.Interval, CoverageBounds: md.CoverageBounds})
 	}
-	if domain.pointInTime() {
-		uri, err := p.artifacts.Publish(total.get(), ArtifactRequest{Series: pl.series, Range: pl.want, Frame: f, AsOf: now, ConformanceFlags: md.ConformanceFlags})
+	if x.domain.pointInTime() {
+		uri, err := p.artifacts.Publish(x.total.get(), ArtifactRequest{Series: x.rq.series, Range: x.rq.want, Frame: x.f, AsOf: x.now, ConformanceFlags: md.ConformanceFlags})
 		if err != nil {
-			return Result{}, fmt.Errorf("%s: publish artifact: %w", pl.series, err)
+			return Result{}, fmt.Errorf("%s: publish artifact: %w", x.rq.series, err)
 		}
 		md.ManifestURI = uri
 	}
-
-	if b.violation != nil {
-		ds = append([]decision{{policy.mode(), ReasonSLAViolation}}, ds...)
-		md.SLAViolation = b.violation
+	if d, ok := verdict(md, x.req, x.policy, x.domain, x.now, x.b.violation, x.early); ok {
+		p.log.WarnContext(x.parent, "seamless.sla.downgrade", "node_id", x.req.NodeID, "interval", x.req.Interval,
+			"range", x.rq.want.String(), "mode", d.mode, "reason", d.reason, "coverage_ratio", md.CoverageRatio)
 	}
-	ds = append(ds, p.judge(req, policy, domain, &md, now)...)
-	if d, ok := merge(ds); ok {
-		md.Downgraded, md.DowngradeMode, md.DowngradeReason = true, d.mode, d.reason
-		p.log.WarnContext(parent, "seamless.sla.downgrade", "node_id", req.NodeID, "interval", req.Interval,
-			"range", pl.want.String(), "mode", d.mode, "reason", d.reason, "coverage_ratio", md.CoverageRatio)
-	}
-	md.SLAPhases = b.phases()
-	return Result{Frame: f, Metadata: md, release: release}, nil
+	md.SLAPhases = x.b.phases()
+	return Result{Frame: x.f, Metadata: *md, release: x.release}, nil
 }
 
 // requestPolicy is the request's SLA with its per-request overrides, validated.
@@ -335,99 +413,9 @@ func requestPolicy(req Request) (SLAPolicy, error) {
 	return p, nil
 }
 
-// judge checks coverage and freshness against the policy (SPEC §4): breaches give hold.
-func (p *Provider) judge(req Request, policy SLAPolicy, domain Domain, md *Metadata, now time.Time) []decision {
-	var ds []decision
-	if policy.MinCoverage > 0 && md.CoverageRatio < policy.MinCoverage {
-		ds = append(ds, decision{ViolationHold, ReasonCoverageBreach})
-	}
-	if lag := policy.MaxLagSeconds; lag > 0 {
-		// Freshness matters only for requests reaching into the last max_lag window, or
-		// in domains that trade on the newest bars.
-		recent := float64(req.End) >= float64(now.Unix())-lag
-		if recent || domain == DomainLive || domain == DomainShadow {
-			if md.StalenessMS == nil || float64(*md.StalenessMS) > lag*1000 {
-				ds = append(ds, decision{ViolationHold, ReasonFreshness})
-			}
-		}
-	}
-	return ds
-}
-
-func barsIn(s grid.Set, interval int64) int64 {
-	var n int64
-	for _, r := range s.Ranges() {
-		n += r.Bars(interval)
-	}
-	return n
-}
-
-// syncBackfill backfills missing while the request waits, bounded by the backfill and
-// total budgets. The work runs under the provider's background context, so when a
-// budget runs out under partial_fill or hold the request returns and the work keeps
-// going (detached); under fail_fast, or when the caller gives up, it is cancelled.
-func (p *Provider) syncBackfill(parent context.Context, b *budgets, pl plan, missing grid.Set) (backfillRun, bool, error) {
-	work, cancelWork, ok := p.background()
-	if !ok {
-		return backfillRun{}, false, ErrClosed
-	}
-	_, span := b.span(parent, PhaseBackfill)
-	defer span.End()
-	// Upstream spans of the (possibly detached) work are children of this span.
-	work = trace.ContextWithSpanContext(work, span.SpanContext())
-	// The budget starts before the work does, so the deadline is armed before any
-	// upstream call can be made (and before a test's fake clock can move past it).
-	pctx, pcancel := b.phaseCtx(parent, PhaseBackfill)
-	defer pcancel()
-	start := b.clock.Now()
-	stop := context.AfterFunc(parent, cancelWork)
-	done := make(chan backfillRun, 1)
-	go func() {
-		defer p.bg.Done()
-		defer cancelWork()
-		done <- p.backfill(work, pl, missing, nil)
-	}()
-	select {
-	case run := <-done:
-		b.spend(PhaseBackfill, start)
-		stop()
-		return run, false, nil
-	case <-pctx.Done():
-		b.spend(PhaseBackfill, start)
-		span.SetAttributes(attribute.Bool("sla.violated", true))
-		// Cancelled work is waited for, so its leases are released before we return.
-		if parent.Err() != nil {
-			cancelWork()
-			<-done
-			return backfillRun{}, false, parent.Err()
-		}
-		if err := b.exceeded(b.expired(PhaseBackfill)); err != nil {
-			cancelWork()
-			<-done
-			return backfillRun{}, false, err
-		}
-		stop() // detach: the work outlives the request
-		return backfillRun{}, true, nil
-	}
-}
-
-// background returns a context for work that outlives a request, registered so that
-// Close cancels and waits for it. ok is false once the provider is closed. The caller
-// must call p.bg.Done when the work ends.
-func (p *Provider) background() (context.Context, context.CancelFunc, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, nil, false
-	}
-	p.bg.Add(1)
-	ctx, cancel := context.WithCancel(p.bgCtx)
-	return ctx, cancel, true
-}
-
 // describe fills the metadata that depends on the frame served.
-func (p *Provider) describe(md *Metadata, pl plan, f *frame.Frame, cov grid.Set, fetched grid.Set, now time.Time) {
-	iv := pl.series.Interval
+func describe(md *Metadata, rq resolved, f *frame.Frame, cov grid.Set, fetched grid.Set, now time.Time) {
+	iv := rq.series.Interval
 	md.Rows = f.Len()
 	if n := f.Len(); n > 0 {
 		first, last := f.TS[0], f.TS[n-1]
@@ -439,163 +427,13 @@ func (p *Provider) describe(md *Metadata, pl plan, f *frame.Frame, cov grid.Set,
 	// coverage failure), so the ratio is covered expected bars over expected bars.
 	// Expected bars are the closed ones: a bar still forming cannot be stored yet.
 	md.CoverageRatio = 1
-	if expected := pl.closed.Bars(iv); expected > 0 {
-		md.CoverageRatio = float64(barsIn(cov.IntersectRange(pl.closed), iv)) / float64(expected)
+	if expected := rq.closed.Bars(iv); expected > 0 {
+		md.CoverageRatio = float64(cov.IntersectRange(rq.closed).Bars(iv)) / float64(expected)
 	}
 	for _, r := range fetched.Ranges() {
 		md.Sources.Backfill += f.SearchTS(r.End) - f.SearchTS(r.Start)
 	}
 	md.Sources.Storage = md.Rows - md.Sources.Backfill
-}
-
-// budgets tracks a request's SLA phases: time spent per phase, deadlines, and the first
-// violation.
-type budgets struct {
-	ctx       context.Context // the request's, for the trace ids of log records
-	log       *slog.Logger
-	tracer    trace.Tracer
-	clock     clock.Clock
-	policy    SLAPolicy
-	began     time.Time
-	node      string
-	spent     map[string]time.Duration
-	violation *SLAViolation
-}
-
-func newBudgets(ctx context.Context, log *slog.Logger, tr trace.Tracer, c clock.Clock, policy SLAPolicy, began time.Time, node string) *budgets {
-	return &budgets{ctx: ctx, log: log, tracer: tr, clock: c, policy: policy, began: began, node: node, spent: map[string]time.Duration{}}
-}
-
-// phaseSpans names each phase's span (SPEC §8).
-var phaseSpans = map[string]string{PhaseStorage: "seamless.storage", PhaseBackfill: "seamless.backfill", PhaseLive: "seamless.live"}
-
-// span starts a phase's span with its SLA attributes.
-func (b *budgets) span(ctx context.Context, phase string) (context.Context, trace.Span) {
-	return b.tracer.Start(ctx, phaseSpans[phase], trace.WithAttributes(
-		attribute.String("sla.phase", phase), attribute.Int64("sla.budget_ms", b.budgetMS(phase))))
-}
-
-func (b *budgets) budgetMS(phase string) int64 {
-	switch phase {
-	case PhaseStorage:
-		return b.policy.MaxWaitStorageMS
-	case PhaseBackfill:
-		return b.policy.MaxWaitBackfillMS
-	case PhaseLive:
-		return b.policy.MaxWaitLiveMS
-	case PhaseTotal:
-		return b.policy.TotalDeadlineMS
-	}
-	return 0
-}
-
-// totalDeadline is the instant total_deadline_ms ends the request, if it is set.
-func (b *budgets) totalDeadline() (time.Time, bool) {
-	ms := b.policy.TotalDeadlineMS
-	return b.began.Add(time.Duration(ms) * time.Millisecond), ms > 0
-}
-
-// phaseCtx bounds parent by what is left of the phase's budget and by the total
-// deadline, whichever ends first: one timer per phase.
-func (b *budgets) phaseCtx(parent context.Context, phase string) (context.Context, context.CancelFunc) {
-	deadline, ok := b.totalDeadline()
-	if ms := b.budgetMS(phase); ms > 0 {
-		left := time.Duration(ms)*time.Millisecond - b.spent[phase]
-		if d := b.clock.Now().Add(left); !ok || d.Before(deadline) {
-			deadline, ok = d, true
-		}
-	}
-	if !ok {
-		return context.WithCancel(parent)
-	}
-	return b.clock.WithDeadline(parent, deadline)
-}
-
-// lazyTotal is the request's context bounded by total_deadline_ms, made on first use:
-// an answer that never leaves its phases needs no timer for it.
-type lazyTotal struct {
-	b      *budgets
-	parent context.Context
-	ctx    context.Context
-	cancel context.CancelFunc
-}
-
-func (t *lazyTotal) get() context.Context {
-	if t.ctx == nil {
-		if d, ok := t.b.totalDeadline(); ok {
-			t.ctx, t.cancel = t.b.clock.WithDeadline(t.parent, d)
-		} else {
-			t.ctx, t.cancel = context.WithCancel(t.parent)
-		}
-	}
-	return t.ctx
-}
-
-func (t *lazyTotal) stop() {
-	if t.cancel != nil {
-		t.cancel()
-	}
-}
-
-func (b *budgets) spend(phase string, since time.Time) {
-	b.spent[phase] += b.clock.Now().Sub(since)
-}
-
-// run executes fn under the phase's remaining budget (and the total deadline). It
-// reports whether a budget ran out; the error is fn's own failure, or
-// *SeamlessSLAExceeded when a budget ran out under fail_fast.
-func (b *budgets) run(parent context.Context, phase string, fn func(context.Context) error) (bool, error) {
-	pctx, cancel := b.phaseCtx(parent, phase)
-	defer cancel()
-	pctx, span := b.span(pctx, phase)
-	defer span.End()
-	start := b.clock.Now()
-	err := fn(pctx)
-	b.spend(phase, start)
-	if pctx.Err() != nil && parent.Err() == nil {
-		span.SetAttributes(attribute.Bool("sla.violated", true))
-	}
-	if pctx.Err() == nil || parent.Err() != nil {
-		if err == nil && parent.Err() != nil {
-			err = parent.Err()
-		}
-		return false, err
-	}
-	return true, b.exceeded(b.expired(phase))
-}
-
-// expired describes the budget that ended a phase: the total deadline when that is
-// what fired, else the phase's own.
-func (b *budgets) expired(phase string) SLAViolation {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	if total, ok := b.totalDeadline(); ok && !b.clock.Now().Before(total) {
-		return SLAViolation{Phase: PhaseTotal, ElapsedMS: ms(b.clock.Now().Sub(b.began)), BudgetMS: b.policy.TotalDeadlineMS}
-	}
-	return SLAViolation{Phase: phase, ElapsedMS: ms(b.spent[phase]), BudgetMS: b.budgetMS(phase)}
-}
-
-// exceeded records v (the first violation wins) and returns *SeamlessSLAExceeded when
-// the policy says fail_fast, nil when the request should degrade instead.
-func (b *budgets) exceeded(v SLAViolation) error {
-	if b.violation == nil {
-		b.violation = &v
-		b.log.WarnContext(b.ctx, "seamless.sla.phase_exceeded", "node_id", b.node, "phase", v.Phase, "elapsed_ms", v.ElapsedMS,
-			"budget_ms", v.BudgetMS, "missing_bars", v.MissingBars, "on_violation", b.policy.mode())
-	}
-	if b.policy.mode() == ViolationFailFast {
-		return &SeamlessSLAExceeded{NodeID: b.node, SLAViolation: v}
-	}
-	return nil
-}
-
-// phases reports each phase's elapsed milliseconds, plus the total.
-func (b *budgets) phases() map[string]float64 {
-	out := make(map[string]float64, len(b.spent)+1)
-	for k, v := range b.spent {
-		out[k] = float64(v.Microseconds()) / 1000
-	}
-	out[PhaseTotal] = float64(b.clock.Now().Sub(b.began).Microseconds()) / 1000
-	return out
 }
 
 // defaultLiveWait bounds waiting for a just-closing bar when the SLA sets no live
@@ -606,47 +444,44 @@ const defaultLiveWait = 2 * time.Second
 // a series with a live feed, it subscribes and waits (bounded by max_wait_live_ms) for
 // that bar to close and be stored, so the storage read serves it and no REST call is
 // needed. A bar the feed missed is left to the backfill tier. It reports whether the
-// live budget ran out (under partial_fill or hold).
-func (p *Provider) awaitLive(parent context.Context, b *budgets, strategy Strategy, domain Domain, pl plan, now time.Time) (bool, error) {
-	if p.live == nil || strategy != Seamless || domain.pointInTime() || !p.live.Serves(pl.series) {
-		return false, nil
+// live budget ran out under partial_fill or hold, which the budgets record.
+func (x *execution) awaitLive() error {
+	live, b, parent := x.p.live, x.b, x.parent
+	step := planLive(x.strategy, x.domain, x.rq, x.now)
+	if live == nil || !step.subscribe || !live.Serves(x.rq.series) {
+		return nil
 	}
-	iv := pl.series.Interval
-	closedEnd := ClosedEnd(now.Unix(), iv)
-	if pl.want.End <= closedEnd-iv {
-		return false, nil // historical: nothing live to wait for
+	if err := live.Subscribe(x.rq.series); err != nil {
+		x.p.log.WarnContext(parent, "seamless.live.subscribe_failed", "node_id", x.rq.series.NodeID, "err", err)
+		return nil
 	}
-	if err := p.live.Subscribe(pl.series); err != nil {
-		p.log.WarnContext(parent, "seamless.live.subscribe_failed", "node_id", pl.series.NodeID, "err", err)
-		return false, nil
+	if !step.wait {
+		return nil
 	}
-	last := closedEnd - iv
-	if !pl.closed.Contains(last) {
-		return false, nil
-	}
-	return b.run(parent, PhaseLive, func(ctx context.Context) error {
+	_, err := b.run(parent, PhaseLive, func(ctx context.Context) error {
 		if b.budgetMS(PhaseLive) <= 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, defaultLiveWait)
 			defer cancel()
 		}
-		err := p.live.WaitClosed(ctx, pl.series, last)
+		err := live.WaitClosed(ctx, x.rq.series, step.ts)
 		if errors.Is(err, ErrLiveMissed) || errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
 			return nil // the backfill tier fetches it
 		}
 		return err
 	})
+	return err
 }
 
 // appendForming adds the live tier's forming bar when it lies inside the request after
 // the last closed bar served.
-func (p *Provider) appendForming(pl plan, f *frame.Frame, md *Metadata) *frame.Frame {
-	fb, ok := p.live.Forming(pl.series)
+func appendForming(live LiveTier, rq resolved, f *frame.Frame, md *Metadata) *frame.Frame {
+	fb, ok := live.Forming(rq.series)
 	if !ok || fb.Len() == 0 || !fb.Schema().Equal(f.Schema()) {
 		return f
 	}
 	ts := fb.TS[fb.Len()-1]
-	if !pl.want.Contains(ts) || (f.Len() > 0 && ts <= f.TS[f.Len()-1]) {
+	if !rq.want.Contains(ts) || (f.Len() > 0 && ts <= f.TS[f.Len()-1]) {
 		return f
 	}
 	out := frame.New(f.Schema(), f.Len()+1)

@@ -16,7 +16,7 @@ import (
 func TestLiveBarsFlowIntoResponses(t *testing.T) {
 	e := newEnv(t, seamless.Config{})
 	e.clock.Advance(30 * time.Second) // mid-bar: the bar at t0 is forming
-	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"demo": demolive.New(demolive.Options{Clock: e.clock})}, Store: e.store, Clock: e.clock})
+	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"demo": demolive.New(demolive.Options{Clock: e.clock})}, Clock: e.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func (silentFeed) Subscribe(ctx context.Context, _ seamless.Series) (<-chan seam
 func TestLiveWaitPhase(t *testing.T) {
 	e := newEnv(t, seamless.Config{})
 	e.clock.Advance(30 * time.Second)
-	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"demo": silentFeed{}}, Store: e.store, Clock: e.clock})
+	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"demo": silentFeed{}}, Clock: e.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

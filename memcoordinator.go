@@ -41,6 +41,10 @@ func NewMemCoordinator(c clock.Clock) *MemCoordinator {
 	return &MemCoordinator{clock: c, held: map[string]*memLease{}, failed: map[string]string{}}
 }
 
+// LeaseTTL implements LeaseTTLPolicy: an in-process lease only guards this process's
+// waiters, so it lives for BackfillConfig.SingleFlightTTL.
+func (m *MemCoordinator) LeaseTTL(cfg BackfillConfig) time.Duration { return cfg.SingleFlightTTL }
+
 // SetOnStaleClaim sets fn to be called once for each stale claim found (a lease that
 // expired without Complete or Fail), e.g. to count it in
 // seamless_backfill_stale_claims_total like etcdcoord.Options.OnStaleClaim. fn runs

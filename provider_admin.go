@@ -28,7 +28,7 @@ func (p *Provider) Validate(nodeID string, interval int64, r grid.Range) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.planRange(pl, r, p.clock.Now())
+	_, err = p.resolveRange(pl, r, p.clock.Now())
 	return err
 }
 

@@ -2,11 +2,12 @@ package seamless
 
 import (
 	"context"
+	"log/slog"
+	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
-	"sync"
-	"time"
 
 	"github.com/seamless-data/seamless/conformance"
 	"github.com/seamless-data/seamless/fingerprint"
@@ -53,6 +54,21 @@ type SchemaResult struct {
 	Version  int
 }
 
+// quality is the provider's quality tier: it runs the conformance pipeline on answers,
+// validates them against the schema registry, and counts and archives reports.
+type quality struct {
+	reports ReportSink      // nil: not archived
+	schemas SchemaValidator // nil: not validated
+	obs     QualityObserver
+	tracer  trace.Tracer
+	log     *slog.Logger
+
+	last lastReport
+	// archivedClean says, per series, whether the last report this process archived
+	// was clean (see archive).
+	archivedClean sync.Map // Series → bool
+}
+
 // lastReport keeps the provider's most recent conformance report.
 type lastReport struct {
 	mu  sync.Mutex
@@ -63,49 +79,51 @@ type lastReport struct {
 // LastConformanceReport returns the report of the most recent response that ran the
 // conformance pipeline, blocked or not.
 func (p *Provider) LastConformanceReport() (conformance.Report, bool) {
-	p.last.mu.Lock()
-	defer p.last.mu.Unlock()
-	return p.last.rep, p.last.ok
+	q := p.quality
+	q.last.mu.Lock()
+	defer q.last.mu.Unlock()
+	return q.last.rep, q.last.ok
 }
 
-func (p *Provider) conformanceOptions(pl plan, r grid.Range) conformance.Options {
-	opts, _ := conformance.OptionsFor(pl.node.Kind, pl.series.Interval)
+// conformanceOptions are the pipeline's options for the series' kind and interval over r.
+func conformanceOptions(rq resolved, r grid.Range) conformance.Options {
+	opts, _ := conformance.OptionsFor(rq.node.Kind, rq.series.Interval)
 	opts.Range = r
 	return opts
 }
 
-// check runs the conformance pipeline on a response frame, records the report and
-// fills the metadata. It returns the normalised frame, or *conformance.PipelineError
-// when the policy blocks and partial_ok is off.
+// check runs the conformance pipeline on an answer over rq.closed, records the report
+// and fills the metadata. It returns the normalised frame, or *conformance.PipelineError
+// when the policy blocks and partial_ok is off. cov's covered grid points without bars
+// are market gaps: still reported as gap, and counted as known_gap so consumers can tell
+// them from holes.
 //
-// prechecked says f is exactly the grid points of pl.closed, all from cached chunks the
+// prechecked says f is exactly the grid points of rq.closed, all from cached chunks the
 // pipeline found clean when they were cached: the pass would find nothing and return f
 // itself, so its clean report is used without running it again.
-func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.Set, policy conformance.Policy, partialOK, prechecked bool, md *Metadata) (*frame.Frame, error) {
-	ctx, span := p.tracer.Start(ctx, "seamless.conformance", trace.WithAttributes(attribute.Int("rows", f.Len()), attribute.Bool("prechecked", prechecked)))
+func (q *quality) check(ctx context.Context, rq resolved, f *frame.Frame, cov grid.Set, policy conformance.Policy, partialOK, prechecked bool, md *Metadata) (*frame.Frame, error) {
+	ctx, span := q.tracer.Start(ctx, "seamless.conformance", trace.WithAttributes(attribute.Int("rows", f.Len()), attribute.Bool("prechecked", prechecked)))
 	defer span.End()
 	out, rep := f, conformance.Empty()
 	if !prechecked {
-		opts := p.conformanceOptions(pl, pl.closed)
-		// Covered grid points without bars are market gaps: still reported as gap, and
-		// counted as known_gap so consumers can tell them from holes.
-		opts.KnownGaps = cov.IntersectRange(pl.closed)
+		opts := conformanceOptions(rq, rq.closed)
+		opts.KnownGaps = cov.IntersectRange(rq.closed)
 		var err error
 		if out, rep, err = conformance.Run(conformance.Input{Frame: f}, opts); err != nil {
 			return nil, err
 		}
 	}
 	md.ConformanceFlags, md.ConformanceWarnings, md.ConformanceVersion = rep.FlagsCounts, rep.Warnings, ConformanceVersion
-	p.last.mu.Lock()
-	p.last.rep, p.last.ok = rep, true
-	p.last.mu.Unlock()
-	p.obs.Conformance(pl.series, rep)
-	p.archive(ctx, pl.series, pl.want, rep)
+	q.last.mu.Lock()
+	q.last.rep, q.last.ok = rep, true
+	q.last.mu.Unlock()
+	q.obs.Conformance(rq.series, rep)
+	q.archive(ctx, rq.series, rq.want, rep)
 	if blocking := policy.Blocking(rep); policy.Refuses(blocking, partialOK) {
 		return nil, &conformance.PipelineError{Report: rep, Blocking: blocking}
 	}
-	if p.schemas != nil {
-		res, err := p.schemas.Validate(ctx, pl.series.NodeID, out)
+	if q.schemas != nil {
+		res, err := q.schemas.Validate(ctx, rq.series.NodeID, out)
 		if err != nil {
 			return nil, err
 		}
@@ -116,41 +134,28 @@ func (p *Provider) check(ctx context.Context, pl plan, f *frame.Frame, cov grid.
 	return out, nil
 }
 
+// report counts and archives the findings of data about to be stored.
+func (q *quality) report(ctx context.Context, s Series, r grid.Range, rep conformance.Report) {
+	q.obs.Conformance(s, rep)
+	q.archive(ctx, s, r, rep)
+}
+
 // archive records rep in the report archive: every report with findings, and a clean
 // one when the series' last archived report had findings (or the process has not
 // archived one for it yet), so that the regression digest sees findings go away and a
 // flag that comes back counts as new — without a write for every clean answer.
-func (p *Provider) archive(ctx context.Context, s Series, r grid.Range, rep conformance.Report) {
-	if p.reports == nil {
+func (q *quality) archive(ctx context.Context, s Series, r grid.Range, rep conformance.Report) {
+	if q.reports == nil {
 		return
 	}
 	clean := rep.Clean()
 	// The common case, a clean answer after a clean report, takes no lock. (Two answers
 	// racing over a transition may both record it: the digest then sees one state twice.)
-	if last, ok := p.archivedClean.Load(s); clean && ok && last.(bool) {
+	if last, ok := q.archivedClean.Load(s); clean && ok && last.(bool) {
 		return
 	}
-	p.archivedClean.Store(s, clean)
-	if err := p.reports.Archive(ctx, s, r, rep); err != nil {
-		p.log.WarnContext(ctx, "seamless.conformance.archive_failed", "node_id", s.NodeID, "err", err)
+	q.archivedClean.Store(s, clean)
+	if err := q.reports.Archive(ctx, s, r, rep); err != nil {
+		q.log.WarnContext(ctx, "seamless.conformance.archive_failed", "node_id", s.NodeID, "err", err)
 	}
-}
-
-// normalizeFetched runs the pipeline on upstream data before it is stored, so storage
-// only ever holds normalised bars (cast, sorted, unique, on the grid, inside r). The
-// findings are archived; blocking is decided when the data is served.
-func (p *Provider) normalizeFetched(ctx context.Context, pl plan, r grid.Range, f *frame.Frame) (*frame.Frame, error) {
-	out, rep, err := conformance.Run(conformance.Input{Frame: f}, p.conformanceOptions(pl, grid.Range{}))
-	if err != nil {
-		return nil, Permanent(err)
-	}
-	if !rep.Clean() {
-		p.obs.Conformance(pl.series, rep)
-		p.archive(ctx, pl.series, r, rep)
-	}
-	// Keep only what lies in the fetched range: the pipeline checked the grid.
-	if lo, hi := out.SearchTS(r.Start), out.SearchTS(r.End); lo != 0 || hi != out.Len() {
-		out = out.Slice(lo, hi)
-	}
-	return out, nil
 }

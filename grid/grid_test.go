@@ -254,3 +254,21 @@ func FuzzChunksAlign(f *testing.F) {
 		}
 	})
 }
+
+func TestSetBars(t *testing.T) {
+	for _, tc := range []struct {
+		s    Set
+		step int64
+		want int64
+	}{
+		{Set{}, 60, 0},
+		{NewSet(R(0, 600)), 60, 10},
+		{NewSet(R(0, 600), R(1200, 1290)), 60, 12}, // [1200, 1290) holds 1200 and 1260
+		{NewSet(R(30, 90)), 60, 1},
+		{NewSet(R(math.MinInt64, 0), R(1, math.MaxInt64)), 1, math.MaxInt64},
+	} {
+		if got := tc.s.Bars(tc.step); got != tc.want {
+			t.Errorf("%v.Bars(%d) = %d, want %d", tc.s, tc.step, got, tc.want)
+		}
+	}
+}

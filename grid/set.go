@@ -1,6 +1,7 @@
 package grid
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -55,6 +56,20 @@ func (s Set) Seconds() int64 {
 	var n int64
 	for _, r := range s.rs {
 		n += r.End - r.Start
+	}
+	return n
+}
+
+// Bars counts the grid points of step inside the set's ranges (saturating at
+// math.MaxInt64, like Range.Bars).
+func (s Set) Bars(step int64) int64 {
+	var n int64
+	for _, r := range s.rs {
+		b := r.Bars(step)
+		if n > math.MaxInt64-b {
+			return math.MaxInt64
+		}
+		n += b
 	}
 	return n
 }

@@ -14,10 +14,13 @@
 // closed bar already buffered is ignored (feeds replay their last closed bar after a
 // reconnect); a forming update older than the newest closed bar or the current forming
 // bar is ignored. Each accepted closed bar goes into a bounded, ts-sorted buffer of the
-// newest Options.BufferBars closed bars and is written to the Store with coverage
-// [ts, ts+interval), contiguous runs in one write, so stored coverage grows bar by bar.
-// A failed write is retried with the next update; WaitClosed reports a bar only once
-// it is stored. Forming bars are never written (SPEC §1).
+// newest Options.BufferBars closed bars and is written with coverage [ts, ts+interval),
+// contiguous runs in one write, so stored coverage grows bar by bar. Writes go through a
+// seamless.LiveSink — the provider's ingest step, the one write path, which normalises
+// the bars, never overwrites covered history, drops the cache's copies and notifies
+// listeners; seamless.New binds the tier it is given (BindSink). A failed write is
+// retried with the next update; WaitClosed reports a bar only once it is stored.
+// Forming bars are never written (SPEC §1).
 //
 // # Holes
 //
@@ -71,8 +74,9 @@ var (
 type Options struct {
 	// Feeds maps the source part of standard node ids ("binance", "demo") to its feed.
 	Feeds map[string]seamless.LiveFeed
-	// Store receives closed bars with their coverage. Nil keeps them in the buffer only.
-	Store seamless.Store
+	// Sink receives closed bars with their coverage. Nil: the provider the tier is
+	// given to binds itself (BindSink); until then closed bars stay in the buffer only.
+	Sink seamless.LiveSink
 	// Clock drives the idle timeout and the end of the forming bar (default clock.Real).
 	Clock clock.Clock
 	// BufferBars is the number of closed bars kept per series (default DefaultBufferBars).
@@ -149,6 +153,8 @@ type Tier struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	sink atomic.Pointer[sinkRef]
+
 	mu     sync.Mutex
 	closed bool
 	subs   map[seamless.Series]*sub
@@ -158,7 +164,8 @@ type Tier struct {
 	duplicates, stale, invalid, gaps, writeErr, dropped atomic.Uint64
 }
 
-// New returns a Tier. Close it before closing its Store.
+// New returns a Tier. Close it before closing the provider it writes through (and
+// that provider's Store): its last writes need both.
 func New(opts Options) (*Tier, error) {
 	if opts.BufferBars == 0 {
 		opts.BufferBars = DefaultBufferBars
@@ -176,8 +183,28 @@ func New(opts Options) (*Tier, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Tier{opts: opts, clock: opts.Clock, log: opts.Logger, ctx: ctx, cancel: cancel,
-		subs: map[seamless.Series]*sub{}}, nil
+	t := &Tier{opts: opts, clock: opts.Clock, log: opts.Logger, ctx: ctx, cancel: cancel,
+		subs: map[seamless.Series]*sub{}}
+	if opts.Sink != nil {
+		t.BindSink(opts.Sink)
+	}
+	return t, nil
+}
+
+type sinkRef struct{ sink seamless.LiveSink }
+
+var _ seamless.SinkBinder = (*Tier)(nil)
+
+// BindSink implements seamless.SinkBinder: closed bars are written to s from now on.
+// seamless.New calls it with the provider, before any request can subscribe a series.
+func (t *Tier) BindSink(s seamless.LiveSink) { t.sink.Store(&sinkRef{s}) }
+
+// sinkOf returns the bound sink, or nil.
+func (t *Tier) sinkOf() seamless.LiveSink {
+	if r := t.sink.Load(); r != nil {
+		return r.sink
+	}
+	return nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -591,9 +618,10 @@ func (t *Tier) addClosed(sb *sub, ts int64, row *frame.Frame) (grid.Range, bool)
 	if i == len(sb.bars) && i > 0 && sb.bars[i-1].ts+iv < ts {
 		hole = grid.R(sb.bars[i-1].ts+iv, ts)
 	}
-	sb.bars = slices.Insert(sb.bars, i, bar{ts: ts, row: row, stored: t.opts.Store == nil})
+	unsunk := t.sinkOf() == nil
+	sb.bars = slices.Insert(sb.bars, i, bar{ts: ts, row: row, stored: unsunk})
 	t.closedBars.Add(1)
-	if t.opts.Store == nil {
+	if unsunk {
 		t.storedBars.Add(1)
 	}
 	if over := len(sb.bars) - t.opts.BufferBars; over > 0 {
@@ -613,7 +641,8 @@ func (t *Tier) addClosed(sb *sub, ts int64, row *frame.Frame) (grid.Range, bool)
 // flush writes the buffered closed bars not yet stored, one write per contiguous run.
 // Only sb's run goroutine changes sb.bars, so the runs read here stay valid.
 func (t *Tier) flush(sb *sub) {
-	if t.opts.Store == nil {
+	sink := t.sinkOf()
+	if sink == nil {
 		return
 	}
 	iv := sb.series.Interval
@@ -636,7 +665,7 @@ func (t *Tier) flush(sb *sub) {
 			f.AppendRows(b.row, 0, 1)
 		}
 		r := grid.R(run[0].ts, run[len(run)-1].ts+iv)
-		err := t.opts.Store.Write(t.ctx, seamless.Write{Series: sb.series, Range: r, Frame: f})
+		err := sink.IngestLive(t.ctx, sb.series, r, f)
 		sb.mu.Lock()
 		if err != nil {
 			t.writeErr.Add(1)

@@ -107,8 +107,8 @@ func newFixture(t *testing.T, opts live.Options) *fixture {
 	fx := &fixture{feed: newMemFeed(), store: memstore.New(), clk: clock.NewFake(time.Unix(t0+10*iv+5, 0)),
 		gaps: make(chan grid.Range, 16)}
 	opts.Feeds = map[string]seamless.LiveFeed{"mem": fx.feed}
-	if opts.Store == nil {
-		opts.Store = fx.store
+	if opts.Sink == nil {
+		opts.Sink = sinkOn(t, fx.store, fx.clk)
 	}
 	opts.Clock = fx.clk
 	opts.OnGap = func(s seamless.Series, r grid.Range) { fx.gaps <- r }
@@ -125,6 +125,17 @@ func newFixture(t *testing.T, opts live.Options) *fixture {
 		t.Fatal(err)
 	}
 	return fx
+}
+
+// sinkOn is a provider over st: the write path the tier's closed bars take.
+func sinkOn(t *testing.T, st seamless.Store, clk clock.Clock) *seamless.Provider {
+	t.Helper()
+	p, err := seamless.New(seamless.Config{Store: st, Sources: seamless.Sources{}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
 func wait(t *testing.T, tier *live.Tier, ts int64) {
@@ -318,7 +329,7 @@ func (s *flakyStore) Write(ctx context.Context, w seamless.Write) error {
 
 func TestFailedWriteRetried(t *testing.T) {
 	mem := memstore.New()
-	fx := newFixture(t, live.Options{Store: &flakyStore{Store: mem, n: 1}})
+	fx := newFixture(t, live.Options{Sink: sinkOn(t, &flakyStore{Store: mem, n: 1}, nil)})
 	fx.feed.push(t, ser, true, bar(t0, 1))
 	eventually(t, "a failed write", func() bool { return fx.tier.Stats().WriteErrors == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)

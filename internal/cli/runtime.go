@@ -196,8 +196,9 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// The provider stops its background work before the store closes.
-	rt.closers = append([]func() error{rt.provider.Close}, rt.closers...)
+	// The live tier stops first (it writes through the provider), then the provider
+	// stops its background work, then the store closes.
+	rt.closers = append([]func() error{tier.Close, rt.provider.Close}, rt.closers...)
 	return rt, nil
 }
 
@@ -589,12 +590,10 @@ func (rt *runtime) openLive() (*live.Tier, error) {
 	for source := range opts.Feeds {
 		rt.metrics.LiveSource(source)
 	}
-	opts.Store, opts.Logger = rt.store, rt.log
+	opts.Logger = rt.log // the provider binds itself as the sink: live bars take its write path
 	tier, err := live.New(opts)
 	if err != nil {
 		return nil, err
 	}
-	// Closed before the store it writes to (and after the provider, prepended later).
-	rt.closers = append([]func() error{tier.Close}, rt.closers...)
 	return tier, nil
 }

@@ -46,7 +46,7 @@ func TestWebsocketKlineServedWithoutREST(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := memstore.New()
-	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"binance": feed}, Store: st, Clock: clk})
+	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"binance": feed}, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,11 @@ func newFixture(t *testing.T, opts binancews.Options, script ...step) *fixture {
 		t.Fatal(err)
 	}
 	fx.feed = feed
-	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"binance": feed}, Store: fx.store,
+	sink, err := seamless.New(seamless.Config{Store: fx.store, Sources: seamless.Sources{}, Clock: fx.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"binance": feed}, Sink: sink,
 		Clock: fx.clk, IdleTimeout: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +74,7 @@ func newFixture(t *testing.T, opts binancews.Options, script ...step) *fixture {
 	fx.tier = tier
 	t.Cleanup(func() {
 		tier.Close()
+		sink.Close()
 		fx.store.Close()
 	})
 	return fx

@@ -30,8 +30,13 @@ func TestThreeIntervalsGiveThreeClosedDemoBars(t *testing.T) {
 	clk := clock.NewFake(time.Unix(c0+30, 0))
 	st := memstore.New()
 	defer st.Close()
+	sink, err := seamless.New(seamless.Config{Store: st, Sources: seamless.Sources{}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
 	tier, err := live.New(live.Options{Feeds: map[string]seamless.LiveFeed{"demo": demolive.New(demolive.Options{Clock: clk})},
-		Store: st, Clock: clk})
+		Sink: sink, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
