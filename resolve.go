@@ -95,9 +95,15 @@ func (p *Provider) resolveRange(rq resolved, r grid.Range, now time.Time) (resol
 	if n := r.Bars(rq.series.Interval); n > p.maxBars {
 		return resolved{}, badRequest("end", "range %v holds %d bars of %d s, over the maximum of %d per request", r, n, rq.series.Interval, p.maxBars)
 	}
+	return rq.at(r, now), nil
+}
+
+// at sets the grid points of r as what rq wants, and those closed at now as what can be
+// stored or backfilled.
+func (rq resolved) at(r grid.Range, now time.Time) resolved {
 	rq.want = r.Align(rq.series.Interval)
 	rq.closed = rq.want.Intersect(grid.R(rq.want.Start, ClosedEnd(now.Unix(), rq.series.Interval)))
-	return rq, nil
+	return rq
 }
 
 // resolveStored validates a series for storage-only operations: the node id grammar
