@@ -184,73 +184,97 @@ func (t *reader) read(ctx context.Context, rq resolved, cov grid.Set, rewrites u
 		return readResult{f: f}, err
 	}
 	closedEnd := ClosedEnd(t.clock.Now().Unix(), rq.series.Interval)
-	type piece struct {
-		f      *frame.Frame // rows of the piece, restricted to rq.want
-		cached bool
-	}
-	var (
-		pieces       []piece
-		hits, misses int
-		clean        = true       // every piece a clean cached chunk
-		run          grid.Range   // chunks to read from storage in one call
-		runCacheable []grid.Range // the whole, cacheable chunks of run
-	)
-	flush := func() error {
-		if run.Empty() {
-			return nil
-		}
-		f, err := t.store.Read(ctx, rq.series, run)
-		if err != nil {
-			return err
-		}
-		for _, ch := range runCacheable {
-			cf := f.Slice(f.SearchTS(ch.Start), f.SearchTS(ch.End)).Clone()
-			t.cache.put(cacheKey{rq.series, ch.Start}, cf, rewrites, t.chunkClean(rq, ch, cf))
-		}
-		want := run.Intersect(rq.want)
-		pieces = append(pieces, piece{f: f.Slice(f.SearchTS(want.Start), f.SearchTS(want.End))})
-		clean = false
-		run, runCacheable = grid.Range{}, nil
-		return nil
-	}
+	g := gathering{t: t, rq: rq, rewrites: rewrites, clean: true}
 	for ch := range rq.want.ChunkSeq(width) {
-		cacheable := ch.End <= closedEnd && cov.Covers(ch)
-		if cacheable {
-			if cf, chunkClean, ok := t.cache.get(cacheKey{rq.series, ch.Start}, rewrites); ok {
-				if err := flush(); err != nil {
-					return readResult{}, err
-				}
-				hits++
-				clean = clean && chunkClean
-				part := ch.Intersect(rq.want)
-				pieces = append(pieces, piece{f: cf.Slice(cf.SearchTS(part.Start), cf.SearchTS(part.End)), cached: true})
-				continue
-			}
-			misses++
-			runCacheable = append(runCacheable, ch)
-		}
-		// Whole cacheable chunks are read (to cache them); of the others only the part
-		// the request wants.
-		r := ch
-		if !cacheable {
-			r = ch.Intersect(rq.want)
-		}
-		if run.Empty() {
-			run = r
-		} else {
-			run.End = r.End
+		if err := g.chunk(ctx, ch, ch.End <= closedEnd && cov.Covers(ch)); err != nil {
+			return readResult{}, err
 		}
 	}
-	if err := flush(); err != nil {
+	if err := g.flush(ctx); err != nil {
 		return readResult{}, err
 	}
-	t.obs.Cache(hits, misses)
-	clean = clean && len(pieces) > 0
+	t.obs.Cache(g.hits, g.misses)
+	return t.stitch(g.pieces, g.clean && len(g.pieces) > 0), nil
+}
+
+// piece is part of an answer: rows restricted to the request's want.
+type piece struct {
+	f      *frame.Frame
+	cached bool
+}
+
+// gathering collects the pieces of one read, chunk by chunk.
+type gathering struct {
+	t            *reader
+	rq           resolved
+	rewrites     uint64
+	pieces       []piece
+	hits, misses int
+	clean        bool         // every piece a clean cached chunk
+	run          grid.Range   // chunks to read from storage in one call
+	runCacheable []grid.Range // the whole, cacheable chunks of run
+}
+
+// chunk adds one aligned chunk of the request: from the cache when it holds it, else
+// to the run of chunks read from storage together.
+func (g *gathering) chunk(ctx context.Context, ch grid.Range, cacheable bool) error {
+	if cacheable {
+		if cf, clean, ok := g.t.cache.get(cacheKey{g.rq.series, ch.Start}, g.rewrites); ok {
+			if err := g.flush(ctx); err != nil {
+				return err
+			}
+			g.hits++
+			g.clean = g.clean && clean
+			part := ch.Intersect(g.rq.want)
+			g.pieces = append(g.pieces, piece{f: cf.Slice(cf.SearchTS(part.Start), cf.SearchTS(part.End)), cached: true})
+			return nil
+		}
+		g.misses++
+		g.runCacheable = append(g.runCacheable, ch)
+	}
+	// Whole cacheable chunks are read (to cache them); of the others only the part the
+	// request wants.
+	r := ch
+	if !cacheable {
+		r = ch.Intersect(g.rq.want)
+	}
+	if g.run.Empty() {
+		g.run = r
+	} else {
+		g.run.End = r.End
+	}
+	return nil
+}
+
+// flush reads the pending run from storage, caching its whole cacheable chunks.
+func (g *gathering) flush(ctx context.Context) error {
+	if g.run.Empty() {
+		return nil
+	}
+	f, err := g.t.store.Read(ctx, g.rq.series, g.run)
+	if err != nil {
+		return err
+	}
+	for _, ch := range g.runCacheable {
+		cf := f.Slice(f.SearchTS(ch.Start), f.SearchTS(ch.End)).Clone()
+		g.t.cache.put(cacheKey{g.rq.series, ch.Start}, cf, g.rewrites, g.t.chunkClean(g.rq, ch, cf))
+	}
+	want := g.run.Intersect(g.rq.want)
+	g.pieces = append(g.pieces, piece{f: f.Slice(f.SearchTS(want.Start), f.SearchTS(want.End))})
+	g.clean = false
+	g.run, g.runCacheable = grid.Range{}, nil
+	return nil
+}
+
+// stitch makes one frame of the pieces. A stitched or cached answer is new memory the
+// caller owns: pooled, so that a server that releases its results (Result.Release) does
+// not allocate it per request.
+func (t *reader) stitch(pieces []piece, clean bool) readResult {
 	if len(pieces) == 1 {
 		if pieces[0].cached {
-			return readResult{f: t.frames.Clone(pieces[0].f), cached: pieces[0].f.Len(), pooled: true, clean: clean}, nil
+			return readResult{f: t.frames.Clone(pieces[0].f), cached: pieces[0].f.Len(), pooled: true, clean: clean}
 		}
-		return readResult{f: pieces[0].f}, nil
+		return readResult{f: pieces[0].f}
 	}
 	var schema frame.Schema
 	n := 0
@@ -261,10 +285,8 @@ func (t *reader) read(ctx context.Context, rq resolved, cov grid.Set, rewrites u
 		}
 	}
 	if len(schema.Fields) == 0 && n == 0 {
-		return readResult{f: &frame.Frame{}}, nil
+		return readResult{f: &frame.Frame{}}
 	}
-	// The stitched answer is new memory the caller owns: pooled, so that a server
-	// that releases its results (Result.Release) does not allocate it per request.
 	res := readResult{f: t.frames.New(schema, n), pooled: true, clean: clean}
 	for _, pc := range pieces {
 		if pc.f.Len() == 0 {
@@ -275,7 +297,7 @@ func (t *reader) read(ctx context.Context, rq resolved, cov grid.Set, rewrites u
 			res.cached += pc.f.Len()
 		}
 	}
-	return res, nil
+	return res
 }
 
 // chunkClean runs the conformance pipeline on a whole closed chunk about to be cached

@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
-	"strings"
 
 	"github.com/seamless-data/seamless/conformance"
-
 	"github.com/seamless-data/seamless/grid"
 )
 
@@ -164,36 +160,6 @@ func ErrorCode(err error) string {
 		return CodeCanceled
 	}
 	return CodeInternal
-}
-
-// ChunkKey is the coordinator key of an aligned backfill chunk. The node id is escaped
-// so that its ':' and '/' can never be confused with the key's own separators.
-func ChunkKey(s Series, chunk grid.Range) string {
-	return url.QueryEscape(s.NodeID) + ":" + strconv.FormatInt(s.Interval, 10) + ":" +
-		strconv.FormatInt(chunk.Start, 10) + ":" + strconv.FormatInt(chunk.End, 10)
-}
-
-// ParseChunkKey inverts ChunkKey.
-func ParseChunkKey(key string) (Series, grid.Range, error) {
-	parts := strings.Split(key, ":")
-	if len(parts) != 4 {
-		return Series{}, grid.Range{}, fmt.Errorf("chunk key %q: want node:interval:start:end", key)
-	}
-	node, err := url.QueryUnescape(parts[0])
-	if err != nil {
-		return Series{}, grid.Range{}, fmt.Errorf("chunk key %q: node: %w", key, err)
-	}
-	var nums [3]int64
-	for i, p := range parts[1:] {
-		if nums[i], err = strconv.ParseInt(p, 10, 64); err != nil {
-			return Series{}, grid.Range{}, fmt.Errorf("chunk key %q: %w", key, err)
-		}
-	}
-	r := grid.R(nums[1], nums[2])
-	if nums[0] <= 0 || r.Empty() {
-		return Series{}, grid.Range{}, fmt.Errorf("chunk key %q: bad interval or range", key)
-	}
-	return Series{NodeID: node, Interval: nums[0]}, r, nil
 }
 
 // The reference's names for the conformance pipeline's error and report (SPEC §3), so

@@ -37,15 +37,15 @@ func TestPlanner(t *testing.T) {
 
 // plannerArgs are a fetch command's arguments.
 type plannerArgs struct {
-	req         Request
-	now         int64
-	covered     grid.Set
-	empty       grid.Set
-	storage     string // ok | violated
-	backfill    string // ok | failed | detached
-	artifacts   bool
-	regression  bool // a later as_of was already seen for (world, node)
-	windowBars  int64
+	req        Request
+	now        int64
+	covered    grid.Set
+	empty      grid.Set
+	storage    string // ok | violated
+	backfill   string // ok | failed | detached
+	artifacts  bool
+	regression bool // a later as_of was already seen for (world, node)
+	windowBars int64
 }
 
 func parsePlannerArgs(t *testing.T, d *datadriven.TestData) plannerArgs {

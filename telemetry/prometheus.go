@@ -28,7 +28,7 @@ var SecondsBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 // MillisBuckets span 10 ms to 10 min, in milliseconds.
 var MillisBuckets = []float64{10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000, 600000}
 
-// Metrics implements seamless.Observer on Prometheus collectors.
+// Metrics implements the seamless per-tier observers on Prometheus collectors.
 type Metrics struct {
 	slaDeadline         *prometheus.HistogramVec
 	requests            *prometheus.CounterVec
@@ -172,29 +172,35 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-var _ seamless.Observer = (*Metrics)(nil)
+// Metrics reports every tier.
+var (
+	_ seamless.RequestObserver  = (*Metrics)(nil)
+	_ seamless.CacheObserver    = (*Metrics)(nil)
+	_ seamless.BackfillObserver = (*Metrics)(nil)
+	_ seamless.QualityObserver  = (*Metrics)(nil)
+)
 
 func iv(s seamless.Series) string { return strconv.FormatInt(s.Interval, 10) }
 
-// Request implements seamless.Observer.
+// Request implements seamless.RequestObserver.
 func (m *Metrics) Request(strategy seamless.Strategy, code string, d time.Duration) {
 	m.requests.WithLabelValues(string(strategy), code).Inc()
 	m.requestDuration.WithLabelValues(string(strategy)).Observe(d.Seconds())
 }
 
-// Phase implements seamless.Observer.
+// Phase implements seamless.RequestObserver.
 func (m *Metrics) Phase(nodeID, phase string, d time.Duration) {
 	m.slaDeadline.WithLabelValues(m.node(nodeID), phase).Observe(d.Seconds())
 }
 
-// Served implements seamless.Observer.
+// Served implements seamless.RequestObserver.
 func (m *Metrics) Served(tier string, bars int) {
 	if bars > 0 {
 		m.barsServed.WithLabelValues(tier).Add(float64(bars))
 	}
 }
 
-// Coverage implements seamless.Observer.
+// Coverage implements seamless.RequestObserver.
 func (m *Metrics) Coverage(s seamless.Series, ratio, staleness float64) {
 	m.coverageRatio.WithLabelValues(m.node(s.NodeID), iv(s)).Set(ratio)
 	if staleness >= 0 {
@@ -202,12 +208,12 @@ func (m *Metrics) Coverage(s seamless.Series, ratio, staleness float64) {
 	}
 }
 
-// SLAViolation implements seamless.Observer.
+// SLAViolation implements seamless.RequestObserver.
 func (m *Metrics) SLAViolation(phase string, mode seamless.OnViolation) {
 	m.slaViolations.WithLabelValues(phase, string(mode)).Inc()
 }
 
-// Downgrade implements seamless.Observer: hold feeds domain_gate_holds_total,
+// Downgrade implements seamless.RequestObserver: hold feeds domain_gate_holds_total,
 // partial_fill feeds partial_fill_returns_total (as in the reference).
 func (m *Metrics) Downgrade(mode seamless.OnViolation, reason string) {
 	switch mode {
@@ -218,31 +224,31 @@ func (m *Metrics) Downgrade(mode seamless.OnViolation, reason string) {
 	}
 }
 
-// BackfillJob implements seamless.Observer.
+// BackfillJob implements seamless.BackfillObserver.
 func (m *Metrics) BackfillJob(delta int) { m.jobsInProgress.Add(float64(delta)) }
 
-// ChunkProgress implements seamless.Observer.
+// ChunkProgress implements seamless.BackfillObserver.
 func (m *Metrics) ChunkProgress(s seamless.Series, leaseKey string, ratio float64) {
 	m.completionRatio.WithLabelValues(m.node(s.NodeID), iv(s), leaseKey).Set(ratio)
 }
 
-// ChunkDone implements seamless.Observer: the lease's series is deleted.
+// ChunkDone implements seamless.BackfillObserver: the lease's series is deleted.
 func (m *Metrics) ChunkDone(s seamless.Series, leaseKey string) {
 	m.completionRatio.DeleteLabelValues(m.node(s.NodeID), iv(s), leaseKey)
 }
 
-// ChunkFetched implements seamless.Observer.
+// ChunkFetched implements seamless.BackfillObserver.
 func (m *Metrics) ChunkFetched(s seamless.Series, lastTS int64, latency time.Duration) {
 	m.lastTimestamp.WithLabelValues(m.node(s.NodeID), iv(s)).Set(float64(lastTS))
 	m.gapRepair.WithLabelValues(m.node(s.NodeID), iv(s)).Observe(float64(latency.Microseconds()) / 1000)
 }
 
-// BackfillRetry implements seamless.Observer.
+// BackfillRetry implements seamless.BackfillObserver.
 func (m *Metrics) BackfillRetry(s seamless.Series) {
 	m.backfillRetries.WithLabelValues(m.node(s.NodeID), iv(s)).Inc()
 }
 
-// BackfillFailure implements seamless.Observer.
+// BackfillFailure implements seamless.BackfillObserver.
 func (m *Metrics) BackfillFailure(s seamless.Series) {
 	m.backfillFailures.WithLabelValues(m.node(s.NodeID), iv(s)).Inc()
 }
@@ -257,7 +263,7 @@ func (m *Metrics) CoordinatorFallback(string, error) { m.coordinatorFallback.Inc
 // JobsInProgress exposes the backfill_jobs_in_progress gauge (for tests and health).
 func (m *Metrics) JobsInProgress() prometheus.Gauge { return m.jobsInProgress }
 
-// Conformance implements seamless.Observer.
+// Conformance implements seamless.QualityObserver.
 func (m *Metrics) Conformance(s seamless.Series, rep conformance.Report) {
 	for flag, n := range rep.FlagsCounts {
 		m.conformanceFlags.WithLabelValues(m.node(s.NodeID), iv(s), flag).Add(float64(n))
@@ -267,7 +273,7 @@ func (m *Metrics) Conformance(s seamless.Series, rep conformance.Report) {
 	}
 }
 
-// Upstream implements seamless.Observer.
+// Upstream implements seamless.BackfillObserver.
 func (m *Metrics) Upstream(source, code string) { m.upstream.WithLabelValues(source, code).Inc() }
 
 // RateLimited exports seamless_upstream_rate_limited_total{source} from a source's own
@@ -288,7 +294,7 @@ func (m *Metrics) LiveSource(source string) { m.liveReconnects.WithLabelValues(s
 // OnReconnect hook).
 func (m *Metrics) LiveReconnect(source string) { m.liveReconnects.WithLabelValues(source).Inc() }
 
-// Cache implements seamless.Observer.
+// Cache implements seamless.CacheObserver.
 func (m *Metrics) Cache(hits, misses int) {
 	m.cacheHits.Add(float64(hits))
 	m.cacheMisses.Add(float64(misses))
