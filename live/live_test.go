@@ -355,7 +355,9 @@ func TestIdleSubscriptionStops(t *testing.T) {
 		t.Fatalf("stopped early: %+v", st)
 	}
 	fx.clk.Advance(20 * time.Second)
-	eventually(t, "the idle stop", func() bool { return fx.tier.Stats().Active == 0 })
+	// The subscription leaves the tier (Active) before its goroutine has ended
+	// (Unsubscribed): wait for both.
+	eventually(t, "the idle stop", func() bool { st := fx.tier.Stats(); return st.Active == 0 && st.Unsubscribed == 1 })
 	if st := fx.tier.Stats(); st.IdleStops != 1 || st.Unsubscribed != 1 {
 		t.Fatalf("stats %+v", st)
 	}
