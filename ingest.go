@@ -134,16 +134,9 @@ func (p *Provider) IngestLive(ctx context.Context, s Series, r grid.Range, f *fr
 	if p.isClosed() {
 		return ErrClosed
 	}
-	rq, err := p.checkWrite(s.NodeID, s.Interval, r, f, false)
+	rq, out, rep, err := p.prepareWrite(s.NodeID, s.Interval, r, f, false)
 	if err != nil {
 		return err
-	}
-	if f == nil {
-		f = frame.New(rq.schema, 0)
-	}
-	out, rep, err := normalize(rq, f)
-	if err != nil {
-		return badRequest("frame", "%v", err)
 	}
 	if !rep.Clean() {
 		p.quality.report(ctx, rq.series, r, rep)
@@ -162,6 +155,23 @@ func (p *Provider) IngestLive(ctx context.Context, s Series, r grid.Range, f *fr
 		}
 	}
 	return nil
+}
+
+// prepareWrite checks bars offered for storage outside a backfill (see checkWrite) and
+// normalises them; a nil frame means no bars.
+func (p *Provider) prepareWrite(nodeID string, interval int64, r grid.Range, f *frame.Frame, closedOnly bool) (resolved, *frame.Frame, conformance.Report, error) {
+	rq, err := p.checkWrite(nodeID, interval, r, f, closedOnly)
+	if err != nil {
+		return resolved{}, nil, conformance.Report{}, err
+	}
+	if f == nil {
+		f = frame.New(rq.schema, 0)
+	}
+	out, rep, err := normalize(rq, f)
+	if err != nil {
+		return resolved{}, nil, conformance.Report{}, badRequest("frame", "%v", err)
+	}
+	return rq, out, rep, nil
 }
 
 // checkWrite validates bars offered for storage outside a backfill: the series, a
@@ -236,18 +246,11 @@ func (p *Provider) Import(ctx context.Context, nodeID string, interval int64, r 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	rq, err := p.checkWrite(nodeID, interval, r, f, true)
-	if err != nil {
-		return err
-	}
-	if f == nil {
-		f = frame.New(rq.schema, 0)
-	}
 	// As for backfilled data, grid points of r without bars are not findings: the
 	// import declares them covered (market gaps, served as known_gap).
-	out, rep, err := normalize(rq, f)
+	rq, out, rep, err := p.prepareWrite(nodeID, interval, r, f, true)
 	if err != nil {
-		return badRequest("frame", "%v", err)
+		return err
 	}
 	if !rep.Clean() && !o.reported {
 		p.quality.report(ctx, rq.series, r, rep)
