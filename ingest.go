@@ -3,7 +3,9 @@ package seamless
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/seamless-data/seamless/conformance"
 	"github.com/seamless-data/seamless/frame"
@@ -69,9 +71,16 @@ type ingester struct {
 	cache  *barCache
 	window int64 // window_bars: the cache's chunk width in bars
 
-	mu        sync.RWMutex
-	listeners map[uint64]func(Ingested)
+	// listeners is copied on write, so that a write notifies without a lock and a slow
+	// listener never holds up a registration (or the other way round).
+	mu        sync.Mutex // serialises registrations
+	listeners atomic.Pointer[[]listener]
 	nextID    uint64
+}
+
+type listener struct {
+	id uint64
+	fn func(Ingested)
 }
 
 // normalize runs the pipeline on bars about to be stored, with no range-dependent
@@ -93,15 +102,13 @@ func (in *ingester) commit(ctx context.Context, w Write, origin Origin) error {
 	if err != nil {
 		return err
 	}
-	in.mu.RLock()
-	defer in.mu.RUnlock()
-	if len(in.listeners) > 0 {
+	if ls := in.listeners.Load(); ls != nil && len(*ls) > 0 {
 		ev := Ingested{Series: w.Series, Range: w.Range, Frame: w.Frame, Origin: origin, Token: w.Token}
 		if ev.Frame == nil {
 			ev.Frame = &frame.Frame{}
 		}
-		for _, fn := range in.listeners {
-			fn(ev)
+		for _, l := range *ls {
+			l.fn(ev)
 		}
 	}
 	return nil
@@ -110,22 +117,34 @@ func (in *ingester) commit(ctx context.Context, w Write, origin Origin) error {
 // OnIngest registers fn to be called after every write that reaches the store, from the
 // writing goroutine, once the bars are readable. fn must be quick and must not block (a
 // subscriber hub copies the event to its own queue). The returned function unregisters
-// it.
+// it; writes already under way when it returns may still call fn once.
 func (p *Provider) OnIngest(fn func(Ingested)) (stop func()) {
 	in := p.ingest
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.listeners == nil {
-		in.listeners = map[uint64]func(Ingested){}
-	}
 	id := in.nextID
 	in.nextID++
-	in.listeners[id] = fn
+	in.swap(func(ls []listener) []listener { return append(ls, listener{id, fn}) })
+	var once sync.Once
 	return func() {
-		in.mu.Lock()
-		delete(in.listeners, id)
-		in.mu.Unlock()
+		once.Do(func() {
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			in.swap(func(ls []listener) []listener {
+				return slices.DeleteFunc(ls, func(l listener) bool { return l.id == id })
+			})
+		})
 	}
+}
+
+// swap replaces the listeners with edit applied to a copy of them. mu must be held.
+func (in *ingester) swap(edit func([]listener) []listener) {
+	var cur []listener
+	if ls := in.listeners.Load(); ls != nil {
+		cur = slices.Clone(*ls)
+	}
+	next := edit(cur)
+	in.listeners.Store(&next)
 }
 
 // IngestLive implements LiveSink: the closed bars of a live feed are normalised and

@@ -210,3 +210,39 @@ func TestIngestLiveBadInput(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// TestOnIngestConcurrent: listeners come and go while writes notify (run with -race),
+// and a listener may stop itself from inside its callback.
+func TestOnIngestConcurrent(t *testing.T) {
+	e := newEnv(t, seamless.Config{})
+	ctx := context.Background()
+	s := seamless.Series{NodeID: node, Interval: iv}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				stop := e.p.OnIngest(func(seamless.Ingested) {})
+				r := grid.R(day(1)+int64(g*20+i)*iv, day(1)+int64(g*20+i+1)*iv)
+				if err := e.p.IngestLive(ctx, s, r, demo.Bars(node, iv, r)); err != nil {
+					t.Error(err)
+				}
+				stop()
+			}
+		}()
+	}
+	wg.Wait()
+	calls := 0
+	var stop func()
+	stop = e.p.OnIngest(func(seamless.Ingested) { calls++; stop() })
+	for i := range 2 {
+		r := grid.R(day(2)+int64(i)*iv, day(2)+int64(i+1)*iv)
+		if err := e.p.IngestLive(ctx, s, r, demo.Bars(node, iv, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("a listener that stopped itself was called %d times, want 1", calls)
+	}
+}
