@@ -98,6 +98,7 @@ func TestConfigErrorsAsJSON(t *testing.T) {
 				{"coverage", "--node", node, "--interval", "60", "--format=json"},
 				{"reports", "--node", node, "--format", "json"},
 				{"schema", "list", "--format", "json"},
+				{"config", "show", "--format", "json"},
 			} {
 				data := t.TempDir()
 				args := append(append(append([]string{}, tc.cfg...), "--data-dir", data), cmd...)
