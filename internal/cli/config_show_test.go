@@ -34,9 +34,9 @@ func TestConfigShow(t *testing.T) {
 		"SEAMLESS_ARTIFACTS_S3_SECRET_KEY", "QMTL_SEAMLESS_ARTIFACTS_S3_SECRET_KEY")
 	cfg := filepath.Join(t.TempDir(), "seamless.yaml")
 	os.WriteFile(cfg, []byte("max_bars: 1000\nlog_format: text\nbackfill_window_bars: 60\naddr: 127.0.0.1:9000\n"), 0o644)
-	t.Setenv("SEAMLESS_LOG_FORMAT", "json")                          // env over file
+	t.Setenv("SEAMLESS_LOG_FORMAT", "json")                             // env over file
 	t.Setenv("QMTL_SEAMLESS_COORDINATOR_URL", "http://coord.invalid:1") // the reference's alias
-	t.Setenv("SEAMLESS_MAX_BARS", "lots")                            // shown, not refused: the flag wins anyway
+	t.Setenv("SEAMLESS_MAX_BARS", "lots")                               // shown, not refused: the flag wins anyway
 	dataDir := t.TempDir()
 
 	var out, errb strings.Builder
