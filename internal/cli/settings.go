@@ -3,6 +3,7 @@ package cli
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/internal/server"
@@ -83,13 +84,13 @@ func coreSettings() []Setting {
 			Doc: "delay before the first retry in ms, doubled for each further one, 1–600,000"},
 		{Key: "backfill_jitter_ratio", QMTL: true, Default: strconv.FormatFloat(bf.JitterRatio, 'g', -1, 64),
 			Doc: "random spread of each retry delay (± that fraction), above 0 and at most 1"},
-		{Key: "backfill_settle_window", QMTL: true, Default: bf.SettleWindow.String(),
+		{Key: "backfill_settle_window", QMTL: true, Default: shortDuration(bf.SettleWindow),
 			Doc: "bars that closed this recently and the source did not return are not recorded as a market gap yet (the source may not have published them), so a later request asks again; 1s–24h"},
-		{Key: "backfill_attempt_timeout", QMTL: true, Default: bf.AttemptTimeout.String(),
+		{Key: "backfill_attempt_timeout", QMTL: true, Default: shortDuration(bf.AttemptTimeout),
 			Doc: "longest one upstream call may take before it is cancelled and retried (a hung upstream then cannot hold its chunk's lease), at least 1s"},
 		{Key: "live_buffer_bars", Default: strconv.Itoa(live.DefaultBufferBars),
 			Doc: "closed bars the live tier keeps per series"},
-		{Key: "live_idle_timeout", Default: live.DefaultIdleTimeout.String(),
+		{Key: "live_idle_timeout", Default: shortDuration(live.DefaultIdleTimeout),
 			Doc: "a live subscription nobody asked about for this long is stopped"},
 		{Key: "live_silent_after", DefaultDoc: "twice the interval, at least 30s",
 			Doc: "a live feed that has delivered nothing this long counts as silent: requests stop waiting for it and take the newest bars from REST"},
@@ -122,6 +123,18 @@ func coreSettings() []Setting {
 		{Key: "artifacts_s3_region", QMTL: true, DefaultDoc: "us-east-1", Doc: "S3 region"},
 		{Key: "artifacts_s3_tls", QMTL: true, Default: "true", Doc: "`false` talks to the S3 endpoint over plain http"},
 	}
+}
+
+// shortDuration writes d as people do (5m, not 5m0s); time.ParseDuration reads it.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // settingsTable is the whole table: the core settings, then each venue's.
