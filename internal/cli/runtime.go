@@ -77,8 +77,9 @@ func newLogger(w io.Writer, c *config, level slog.Level) (*slog.Logger, error) {
 	}
 }
 
-// runtimeOptions are the settings a runtime is assembled from, all parsed and
-// checked before anything is opened, so that a bad setting fails fast.
+// runtimeOptions are the core settings a runtime is assembled from, all parsed and
+// checked before anything is opened, so that a bad setting fails fast. (The venues
+// parse their own settings as openRuntime builds them, also before the stores open.)
 type runtimeOptions struct {
 	maxBars    int64
 	cacheBytes int64
@@ -92,6 +93,7 @@ type runtimeOptions struct {
 	live live.Options
 }
 
+// parseRuntimeOptions parses the core settings; the first bad one is a *SettingError.
 func parseRuntimeOptions(c *config) (o runtimeOptions, err error) {
 	if o.maxBars, err = maxBarsOption(c); err != nil {
 		return o, err
