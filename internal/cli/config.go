@@ -259,9 +259,13 @@ func (c *config) bindFlag(fs *pflag.FlagSet, key string) {
 	if def == "" {
 		def = s.Default
 	}
-	fs.String(name, def, fmt.Sprintf("%s (env %s)", s.Doc, s.Env()))
+	fs.String(name, def, fmt.Sprintf("%s (env %s)", plainDoc(s.Doc), s.Env()))
 	c.flags[key] = fs.Lookup(name)
 }
+
+// plainDoc is a setting's doc without the README's code quotes, for terminals (pflag
+// would also take a quoted word for the flag's value name).
+func plainDoc(doc string) string { return strings.ReplaceAll(doc, "`", "") }
 
 // SettingError is a setting's value that cannot be used. It is a bad request (it
 // unwraps to a *seamless.RequestError whose Field is the variable), and its message

@@ -43,7 +43,7 @@ func (c *config) show() []shownSetting {
 			def = s.DefaultDoc
 		}
 		out = append(out, shownSetting{Key: s.Key, Env: s.Env(), Value: redact(s.Secret, raw), Source: v.source.String(),
-			Origin: v.origin, Default: def, Flag: s.Flag, Doc: s.Doc})
+			Origin: v.origin, Default: def, Flag: s.Flag, Doc: plainDoc(s.Doc)})
 	}
 	return out
 }

@@ -40,6 +40,9 @@ func TestSettingsTableInvariants(t *testing.T) {
 				t.Errorf("%s: root flag %s is not registered", s.Key, s.Flag)
 			} else if !strings.Contains(f.Usage, s.Env()) {
 				t.Errorf("%s: --help of %s does not name %s", s.Key, s.Flag, s.Env())
+			} else if strings.Contains(f.Usage, "`") {
+				// A quoted word would become the flag's value name in --help.
+				t.Errorf("%s: --help of %s reads %q", s.Key, s.Flag, f.Usage)
 			}
 		}
 	}
