@@ -8,7 +8,7 @@
 // Bars travel as an Arrow IPC stream by default: columns arrive as they are laid out
 // in memory, with no text parsing.
 //
-//	c, err := client.New("http://127.0.0.1:8080", client.WithToken(os.Getenv("SEAMLESS_TOKEN")))
+//	c, err := client.New("http://127.0.0.1:8080", client.WithToken(os.Getenv("SEAMLESS_API_TOKEN")))
 //	res, err := c.Fetch(ctx, seamless.Request{NodeID: "ohlcv:demo:BTC-USD:1m", Interval: 60, Start: a, End: b})
 package client
 

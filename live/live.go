@@ -40,9 +40,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,34 +93,6 @@ type Options struct {
 	// OnGap, when set, is called from the subscription's goroutine with each hole
 	// [first missing ts, next delivered ts) the feed left. It must not block.
 	OnGap func(s seamless.Series, missing grid.Range)
-}
-
-// OptionsFromEnv reads SEAMLESS_LIVE_BUFFER_BARS, SEAMLESS_LIVE_IDLE_TIMEOUT and
-// SEAMLESS_LIVE_SILENT_AFTER.
-func OptionsFromEnv() (Options, error) {
-	var o Options
-	if v := os.Getenv("SEAMLESS_LIVE_BUFFER_BARS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return o, fmt.Errorf("SEAMLESS_LIVE_BUFFER_BARS=%q: want a positive number of bars", v)
-		}
-		o.BufferBars = n
-	}
-	if v := os.Getenv("SEAMLESS_LIVE_IDLE_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return o, fmt.Errorf("SEAMLESS_LIVE_IDLE_TIMEOUT=%q: want a positive duration such as 10m", v)
-		}
-		o.IdleTimeout = d
-	}
-	if v := os.Getenv("SEAMLESS_LIVE_SILENT_AFTER"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return o, fmt.Errorf("SEAMLESS_LIVE_SILENT_AFTER=%q: want a positive duration such as 2m", v)
-		}
-		o.SilentAfter = d
-	}
-	return o, nil
 }
 
 // Stats are a Tier's counters since New.

@@ -389,25 +389,6 @@ func TestSeriesErrors(t *testing.T) {
 	}
 }
 
-func TestOptionsFromEnv(t *testing.T) {
-	t.Setenv("SEAMLESS_LIVE_BUFFER_BARS", "100")
-	t.Setenv("SEAMLESS_LIVE_IDLE_TIMEOUT", "90s")
-	t.Setenv("SEAMLESS_LIVE_SILENT_AFTER", "3m")
-	o, err := live.OptionsFromEnv()
-	if err != nil || o.BufferBars != 100 || o.IdleTimeout != 90*time.Second || o.SilentAfter != 3*time.Minute {
-		t.Fatalf("%+v %v", o, err)
-	}
-	t.Setenv("SEAMLESS_LIVE_SILENT_AFTER", "soon")
-	if _, err := live.OptionsFromEnv(); err == nil {
-		t.Fatal("a bad silence threshold was accepted")
-	}
-	t.Setenv("SEAMLESS_LIVE_SILENT_AFTER", "")
-	t.Setenv("SEAMLESS_LIVE_BUFFER_BARS", "0")
-	if _, err := live.OptionsFromEnv(); err == nil {
-		t.Fatal("a zero buffer was accepted")
-	}
-}
-
 func TestCloseEndsWaiters(t *testing.T) {
 	fx := newFixture(t, live.Options{})
 	done := make(chan error, 1)

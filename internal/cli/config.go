@@ -5,73 +5,118 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/seamless-data/seamless"
 )
 
-// The configuration file (SPEC §7): seamless.yaml in the working directory, or the file
-// named by --config or SEAMLESS_CONFIG. Its keys are the SEAMLESS_* settings without the
-// prefix, in lower case (data_dir, store, coordinator_url, …). Precedence is
-// file < environment < flags: a key fills in its variable only when the environment
-// does not set it, and flags still override both.
+// The configuration (SPEC §7) is resolved once per process, from three layers:
+// the configuration file (seamless.yaml in the working directory, or the file named by
+// --config or SEAMLESS_CONFIG), the environment, and flags; later wins. A setting the
+// environment sets, under its SEAMLESS_ name or, where the table allows it, its QMTL_
+// alias, keeps the file's value out even when set empty; an empty value means the
+// setting's default. Nothing is written back to the environment.
 
-// configKeys are the settings a configuration file may hold, by file key.
-var configKeys = map[string]string{
-	"data_dir": "SEAMLESS_DATA_DIR", "store": "SEAMLESS_STORE", "coordinator_url": "SEAMLESS_COORDINATOR_URL",
-	"profile": "SEAMLESS_PROFILE", "max_bars": "SEAMLESS_MAX_BARS", "addr": "SEAMLESS_ADDR",
-	"api_tokens": "SEAMLESS_API_TOKENS", "binance_url": "SEAMLESS_BINANCE_URL", "binance_ws_url": "SEAMLESS_BINANCE_WS_URL",
-	"cache_bytes": "SEAMLESS_CACHE_BYTES", "lease_ttl": "SEAMLESS_LEASE_TTL", "log_level": "SEAMLESS_LOG_LEVEL",
-	"log_format": "SEAMLESS_LOG_FORMAT", "metrics_addr": "SEAMLESS_METRICS_ADDR", "demo_latency": "SEAMLESS_DEMO_LATENCY",
-	"demo_error_rate": "SEAMLESS_DEMO_ERROR_RATE", "live_buffer_bars": "SEAMLESS_LIVE_BUFFER_BARS",
-	"live_idle_timeout": "SEAMLESS_LIVE_IDLE_TIMEOUT", "live_silent_after": "SEAMLESS_LIVE_SILENT_AFTER", "artifacts_s3_endpoint": "SEAMLESS_ARTIFACTS_S3_ENDPOINT",
-	"artifacts_s3_bucket": "SEAMLESS_ARTIFACTS_S3_BUCKET", "artifacts_s3_access_key": "SEAMLESS_ARTIFACTS_S3_ACCESS_KEY",
-	"artifacts_s3_secret_key": "SEAMLESS_ARTIFACTS_S3_SECRET_KEY", "artifacts_s3_prefix": "SEAMLESS_ARTIFACTS_S3_PREFIX",
-	"artifacts_s3_region": "SEAMLESS_ARTIFACTS_S3_REGION", "artifacts_s3_tls": "SEAMLESS_ARTIFACTS_S3_TLS",
-	// BackfillConfig (SPEC §2); see backfillFromEnv.
-	"backfill_window_bars": "SEAMLESS_BACKFILL_WINDOW_BARS", "backfill_max_concurrent_requests": "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS",
-	"backfill_max_attempts": "SEAMLESS_BACKFILL_MAX_ATTEMPTS", "backfill_retry_backoff_ms": "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS",
-	"backfill_jitter_ratio": "SEAMLESS_BACKFILL_JITTER_RATIO", "backfill_attempt_timeout": "SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT",
-	"backfill_settle_window": "SEAMLESS_BACKFILL_SETTLE_WINDOW",
-	"node_aliases":           "SEAMLESS_NODE_ALIASES",
+// source is the layer a setting's value came from.
+type source int
+
+const (
+	fromDefault source = iota
+	fromFile
+	fromEnv
+	fromFlag
+)
+
+func (s source) String() string {
+	return [...]string{"default", "file", "env", "flag"}[s]
 }
 
-// qmtlAliased are the variables read through env, which also accepts the reference's
-// QMTL_-prefixed name (QMTL_SEAMLESS_COORDINATOR_URL, …). For these, either name set in
-// the environment keeps the file's value out. (The other variables are read under
-// their SEAMLESS_ name only, so a QMTL_ variable must not hide the file's value.)
-var qmtlAliased = map[string]bool{
-	"SEAMLESS_STORE": true, "SEAMLESS_COORDINATOR_URL": true, "SEAMLESS_PROFILE": true,
-	"SEAMLESS_CACHE_BYTES": true, "SEAMLESS_LEASE_TTL": true, "SEAMLESS_LOG_LEVEL": true, "SEAMLESS_LOG_FORMAT": true,
-	"SEAMLESS_ARTIFACTS_S3_ENDPOINT": true, "SEAMLESS_ARTIFACTS_S3_BUCKET": true, "SEAMLESS_ARTIFACTS_S3_ACCESS_KEY": true,
-	"SEAMLESS_ARTIFACTS_S3_SECRET_KEY": true, "SEAMLESS_ARTIFACTS_S3_PREFIX": true, "SEAMLESS_ARTIFACTS_S3_REGION": true,
-	"SEAMLESS_ARTIFACTS_S3_TLS": true, "SEAMLESS_BACKFILL_WINDOW_BARS": true, "SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS": true,
-	"SEAMLESS_BACKFILL_MAX_ATTEMPTS": true, "SEAMLESS_BACKFILL_RETRY_BACKOFF_MS": true, "SEAMLESS_BACKFILL_JITTER_RATIO": true,
-	"SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT": true, "SEAMLESS_BACKFILL_SETTLE_WINDOW": true, "SEAMLESS_NODE_ALIASES": true,
+// value is a setting's value as one layer gave it.
+type value struct {
+	// raw is the value as given; "" means the setting's default applies.
+	raw    string
+	source source
+	// origin details the source: the file's path, the variable read (QMTL_… when
+	// the alias gave it), the flag.
+	origin string
 }
 
-// envSet reports whether the environment sets the variable name, under its SEAMLESS_
-// name or, where env reads it, its QMTL_ alias.
-func envSet(name string) bool {
-	if _, set := os.LookupEnv(name); set {
-		return true
+// config is the resolved settings table.
+type config struct {
+	table  []Setting
+	byKey  map[string]Setting
+	path   string           // the configuration file read; "" when none
+	layers map[string]value // file and environment values, by key
+	flags  map[string]*pflag.Flag
+}
+
+// newConfig resolves table over the file's values (by key) and the environment seen
+// through lookup.
+func newConfig(table []Setting, path string, file map[string]string, lookup func(string) (string, bool)) *config {
+	c := &config{table: table, byKey: make(map[string]Setting, len(table)), path: path,
+		layers: map[string]value{}, flags: map[string]*pflag.Flag{}}
+	for _, s := range table {
+		c.byKey[s.Key] = s
+		if v, ok := file[s.Key]; ok {
+			c.layers[s.Key] = value{raw: v, source: fromFile, origin: "file " + path}
+		}
+		if v, ok := lookupEnv(s, lookup); ok {
+			c.layers[s.Key] = v
+		}
 	}
-	if qmtlAliased[name] {
-		_, set := os.LookupEnv("QMTL_" + name)
-		return set
+	return c
+}
+
+// lookupEnv reads s from the environment: its SEAMLESS_ name, else its QMTL_ alias
+// where it has one. Set but empty, a name still counts as set (and keeps the file's
+// value out), but a non-empty alias wins over an empty SEAMLESS_ name.
+func lookupEnv(s Setting, lookup func(string) (string, bool)) (value, bool) {
+	name := s.Env()
+	v, set := lookup(name)
+	if v == "" && s.QMTL {
+		if av, aset := lookup("QMTL_" + name); aset && (av != "" || !set) {
+			return value{raw: av, source: fromEnv, origin: "env QMTL_" + name}, true
+		}
 	}
-	return false
+	if !set {
+		return value{}, false
+	}
+	return value{raw: v, source: fromEnv, origin: "env"}, true
+}
+
+// loadConfig resolves table from the configuration file args name (see configPath) and
+// the environment. A file it cannot use (asked for but missing, not YAML, an unknown
+// key or a value that is not a scalar or a list) is a *seamless.RequestError on field
+// "config"; the configuration returned with it is the environment's alone, so nothing
+// of a bad file is used.
+func loadConfig(table []Setting, args []string, lookup func(string) (string, bool)) (*config, error) {
+	path, explicit := configPath(args, lookup)
+	if path == "" {
+		return newConfig(table, "", nil, lookup), nil
+	}
+	file, err := readConfigFile(table, path, explicit)
+	if err != nil {
+		return newConfig(table, "", nil, lookup), err
+	}
+	if file == nil {
+		path = ""
+	}
+	return newConfig(table, path, file, lookup), nil
 }
 
 // configPath finds the configuration file: --config / --config=FILE in args, else
 // SEAMLESS_CONFIG, else ./seamless.yaml when it exists. explicit reports whether the
 // file was asked for (a missing one is then an error).
-func configPath(args []string) (path string, explicit bool) {
+func configPath(args []string, lookup func(string) (string, bool)) (path string, explicit bool) {
 	for i, a := range args {
 		if a == "--" {
 			break
@@ -83,7 +128,7 @@ func configPath(args []string) (path string, explicit bool) {
 			return args[i+1], true
 		}
 	}
-	if v := os.Getenv("SEAMLESS_CONFIG"); v != "" {
+	if v, _ := lookup("SEAMLESS_CONFIG"); v != "" {
 		return v, true
 	}
 	if _, err := os.Stat("seamless.yaml"); err == nil {
@@ -92,15 +137,8 @@ func configPath(args []string) (path string, explicit bool) {
 	return "", false
 }
 
-// loadConfig applies the configuration file to the environment (only variables the
-// environment leaves unset) and returns the keys it applied. A file it cannot use (asked
-// for but missing, not YAML, an unknown key or a value that is not a scalar or a list)
-// is a *seamless.RequestError on field "config", and nothing of it is applied.
-func loadConfig(args []string) ([]string, error) {
-	path, explicit := configPath(args)
-	if path == "" {
-		return nil, nil
-	}
+// readConfigFile reads the file's settings by key; nil when an implicit file is gone.
+func readConfigFile(table []Setting, path string, explicit bool) (map[string]string, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && !explicit {
 		return nil, nil
@@ -113,16 +151,21 @@ func loadConfig(args []string) ([]string, error) {
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		return nil, &seamless.RequestError{Field: "config", Message: fmt.Sprintf("%s: %v", path, err)}
 	}
-	// Every key is checked before any is applied: a bad file changes nothing.
+	known := map[string]bool{}
+	for _, s := range table {
+		if !s.NoFile {
+			known[s.Key] = true
+		}
+	}
 	values := make(map[string]string, len(doc))
 	for key, v := range doc {
-		if _, ok := configKeys[key]; !ok {
-			known := make([]string, 0, len(configKeys))
-			for k := range configKeys {
-				known = append(known, k)
+		if !known[key] {
+			keys := make([]string, 0, len(known))
+			for k := range known {
+				keys = append(keys, k)
 			}
-			sort.Strings(known)
-			return nil, &seamless.RequestError{Field: "config", Message: fmt.Sprintf("%s: unknown key %q (known: %s)", path, key, strings.Join(known, ", "))}
+			sort.Strings(keys)
+			return nil, &seamless.RequestError{Field: "config", Message: fmt.Sprintf("%s: unknown key %q (known: %s)", path, key, strings.Join(keys, ", "))}
 		}
 		var s string
 		switch t := v.(type) {
@@ -145,15 +188,199 @@ func loadConfig(args []string) ([]string, error) {
 		}
 		values[key] = s
 	}
-	var applied []string
-	for key, s := range values {
-		name := configKeys[key]
-		if envSet(name) {
-			continue // the environment (or the reference's QMTL_ alias) wins over the file
-		}
-		os.Setenv(name, s)
-		applied = append(applied, key)
+	return values, nil
+}
+
+// setting returns the table's entry for key. An unknown key is a programming error.
+func (c *config) setting(key string) Setting {
+	s, ok := c.byKey[key]
+	if !ok {
+		panic("cli: no setting " + key)
 	}
-	sort.Strings(applied)
-	return applied, nil
+	return s
+}
+
+// value is key's value from the highest layer that sets it: a flag given on the
+// command line, the environment, the file, else the default.
+func (c *config) value(key string) value {
+	s := c.setting(key)
+	if f := c.flags[key]; f != nil && f.Changed {
+		return value{raw: f.Value.String(), source: fromFlag, origin: "flag --" + f.Name}
+	}
+	if v, ok := c.layers[key]; ok {
+		return v
+	}
+	if key == "config" && c.path != "" {
+		return value{raw: c.path, source: fromDefault, origin: "default"}
+	}
+	return value{raw: s.Default, source: fromDefault, origin: "default"}
+}
+
+// raw is the value of key as set, "" when it is unset or set empty (the default
+// applies: parsers leave the option zero so the library's own default, which the
+// table's Default documents, applies).
+func (c *config) raw(key string) string {
+	v := c.value(key)
+	if v.source == fromDefault {
+		return ""
+	}
+	return v.raw
+}
+
+// text is the value of key, its Default when unset or empty.
+func (c *config) text(key string) string {
+	if v := c.raw(key); v != "" {
+		return v
+	}
+	return c.setting(key).Default
+}
+
+// textOr is the value of key, def when unset or empty (for a setting whose default
+// depends on the command).
+func (c *config) textOr(key, def string) string {
+	if v := c.raw(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// bindFlag registers key's flag on fs, defaulting to the file's and environment's
+// value, and makes it the setting's top layer when given. The flag is a string: its
+// value is parsed, like the other layers', where the setting is used, so a bad one
+// is reported in the same words.
+func (c *config) bindFlag(fs *pflag.FlagSet, key string) {
+	s := c.setting(key)
+	f := strings.Fields(s.Flag)
+	name := strings.TrimPrefix(f[len(f)-1], "--")
+	def := ""
+	if v, ok := c.layers[key]; ok {
+		def = v.raw
+	}
+	if def == "" {
+		def = s.Default
+	}
+	fs.String(name, def, fmt.Sprintf("%s (env %s)", plainDoc(s.Doc), s.Env()))
+	c.flags[key] = fs.Lookup(name)
+}
+
+// plainDoc is a setting's doc without the README's code quotes, for terminals (pflag
+// would also take a quoted word for the flag's value name).
+func plainDoc(doc string) string { return strings.ReplaceAll(doc, "`", "") }
+
+// SettingError is a setting's value that cannot be used. It is a bad request (it
+// unwraps to a *seamless.RequestError whose Field is the variable), and its message
+// names the variable, the value (hidden for secrets) and where the value came from:
+//
+//	SEAMLESS_LIVE_BUFFER_BARS="x" (env): want a positive number of bars
+type SettingError struct {
+	// Env is the setting's variable; Value its value as given (redacted for secrets).
+	Env, Value string
+	// Source is the layer ("file", "env", "flag") and Origin the detail ("file
+	// seamless.yaml", "env QMTL_SEAMLESS_STORE", "flag --max-bars").
+	Source, Origin string
+	// Reason says what the setting wants.
+	Reason string
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("%s=%q (%s): %s", e.Env, e.Value, e.Origin, e.Reason)
+}
+
+// Unwrap makes the error a bad request on the variable (exit 2, and the JSON error
+// document's field).
+func (e *SettingError) Unwrap() error {
+	return &seamless.RequestError{Field: e.Env, Message: fmt.Sprintf("%q (%s): %s", e.Value, e.Origin, e.Reason)}
+}
+
+// invalid is key's current value refused for reason.
+func (c *config) invalid(key, reason string, args ...any) error {
+	s, v := c.setting(key), c.value(key)
+	return &SettingError{Env: s.Env(), Value: redact(s.Secret, v.raw), Source: v.source.String(), Origin: v.origin, Reason: fmt.Sprintf(reason, args...)}
+}
+
+// intIn reads a whole number in [lo, hi]; unset is 0.
+func (c *config) intIn(key, what string, lo, hi int64) (int64, error) {
+	v := c.raw(key)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, c.invalid(key, "want a whole number of %s from %d to %d (default %s)", what, lo, hi, c.setting(key).Default)
+	}
+	return n, nil
+}
+
+// positiveInt reads a whole number above 0; unset is 0.
+func (c *config) positiveInt(key, want string) (int, error) {
+	v := c.raw(key)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0, c.invalid(key, "%s", want)
+	}
+	return n, nil
+}
+
+// durationIn reads a duration in [lo, hi] (hi 0: no bound); unset is 0.
+func (c *config) durationIn(key string, lo, hi time.Duration, want string) (time.Duration, error) {
+	v := c.raw(key)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < lo || (hi > 0 && d > hi) {
+		return 0, c.invalid(key, "%s", want)
+	}
+	return d, nil
+}
+
+// ratio reads a number in [lo, hi] (lo excluded when open); unset is 0.
+func (c *config) ratio(key string, lo, hi float64, open bool, want string) (float64, error) {
+	v := c.raw(key)
+	if v == "" {
+		return 0, nil
+	}
+	r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(r) || r < lo || (open && r == lo) || r > hi {
+		return 0, c.invalid(key, "%s", want)
+	}
+	return r, nil
+}
+
+// redact is the value v of a setting hidden as r says, the way url.URL.Redacted hides
+// a password.
+func redact(r redaction, v string) string {
+	const hidden = "xxxxx"
+	if v == "" {
+		return ""
+	}
+	switch r {
+	case secret:
+		return hidden
+	case secretURL:
+		u, err := url.Parse(v)
+		if err != nil {
+			return hidden // unparseable: it may still hold a password
+		}
+		// libpq also takes the password as a query parameter.
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", hidden)
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	case secretTokens:
+		entries := strings.Split(v, ",")
+		for i, e := range entries {
+			if name, _, ok := strings.Cut(strings.TrimSpace(e), ":"); ok {
+				entries[i] = name + ":" + hidden
+			} else {
+				entries[i] = hidden
+			}
+		}
+		return strings.Join(entries, ",")
+	}
+	return v
 }

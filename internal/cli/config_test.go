@@ -29,9 +29,13 @@ func TestConfigFile(t *testing.T) {
 	if code := Execute(fetch, &out, &errb); code != 2 || !strings.Contains(errb.String(), "maximum of 1000") {
 		t.Fatalf("max_bars from the file: exit %d %s", code, errb.String())
 	}
-	// The environment wins over the file, and flags over both. (Execute put the file's
-	// values into the environment; clear data_dir so the file provides it again.)
-	unsetForTest(t, "SEAMLESS_DATA_DIR")
+	// The file's values were used, not written into the environment.
+	for _, n := range []string{"SEAMLESS_DATA_DIR", "SEAMLESS_MAX_BARS"} {
+		if v, set := os.LookupEnv(n); set {
+			t.Fatalf("applying the file set %s=%q in the environment", n, v)
+		}
+	}
+	// The environment wins over the file, and flags over both.
 	t.Setenv("SEAMLESS_MAX_BARS", "100000")
 	out.Reset()
 	errb.Reset()
@@ -94,6 +98,7 @@ func TestConfigErrorsAsJSON(t *testing.T) {
 				{"coverage", "--node", node, "--interval", "60", "--format=json"},
 				{"reports", "--node", node, "--format", "json"},
 				{"schema", "list", "--format", "json"},
+				{"config", "show", "--format", "json"},
 			} {
 				data := t.TempDir()
 				args := append(append(append([]string{}, tc.cfg...), "--data-dir", data), cmd...)

@@ -82,7 +82,7 @@ func newFetchCmd(g *globals) *cobra.Command {
 			}
 			var res seamless.Result
 			if serverURL != "" {
-				res, err = fetchRemote(cmd.Context(), serverURL, req)
+				res, err = g.fetchRemote(cmd.Context(), serverURL, req)
 			} else {
 				rt, oerr := g.open()
 				if oerr != nil {

@@ -20,7 +20,7 @@ import (
 func TestSchemaGovernanceOverHTTP(t *testing.T) {
 	t.Setenv("SEAMLESS_STORE", "")
 	t.Setenv("SEAMLESS_COORDINATOR_URL", "")
-	g := &globals{dataDir: t.TempDir(), maxBars: 1_000_000, stdout: io.Discard, stderr: io.Discard}
+	g := &globals{dataDir: t.TempDir(), stdout: io.Discard, stderr: io.Discard}
 	rt, err := g.openRuntime(context.Background())
 	if err != nil {
 		t.Fatal(err)

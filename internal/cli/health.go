@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -197,7 +196,7 @@ The bearer token for /v1 routes comes from SEAMLESS_API_TOKEN.`,
 				}
 			}
 			tr := http.DefaultTransport.(*http.Transport).Clone()
-			c := &healthClient{http: &http.Client{Transport: tr, Timeout: timeout}, token: os.Getenv("SEAMLESS_API_TOKEN")}
+			c := &healthClient{http: &http.Client{Transport: tr, Timeout: timeout}, token: g.config().raw("api_token")}
 			defer tr.CloseIdleConnections()
 			ctx := cmd.Context()
 			var checks []healthCheck
@@ -232,10 +231,7 @@ The bearer token for /v1 routes comes from SEAMLESS_API_TOKEN.`,
 	fl.StringVar(&server, "server", "", "Seamless server base URL, e.g. http://127.0.0.1:8080")
 	// The coordinator URL of the deployment, when it is a lease API (an etcd://
 	// coordinator is seen through a server's /v1/leases instead).
-	coordEnv := os.Getenv("SEAMLESS_COORDINATOR_URL")
-	if coordEnv == "" {
-		coordEnv = os.Getenv("QMTL_SEAMLESS_COORDINATOR_URL") // the reference's name
-	}
+	coordEnv := g.config().raw("coordinator_url")
 	if !isHTTPURL(coordEnv) {
 		coordEnv = ""
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,21 +30,26 @@ func newCoordinatorCmd(g *globals) *cobra.Command {
 		Short: "Serve only the backfill lease API (the reference's wire protocol) and /metrics until SIGINT/SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(g.stderr, slog.LevelInfo)
+			c := g.config()
+			log, err := newLogger(g.stderr, c, slog.LevelInfo)
 			if err != nil {
-				return g.fail(&seamless.RequestError{Field: "env", Message: err.Error()}, false)
+				return g.fail(err, false)
+			}
+			opts, err := coordinatorOption(c)
+			if err != nil {
+				return g.fail(err, false)
 			}
 			rt := &runtime{log: log}
 			if rt.metrics, rt.registry, err = newMetrics(); err != nil {
 				return g.fail(err, false)
 			}
 			defer rt.Close()
-			if g.metricsAddr != "" {
-				if err := rt.serveMetrics(g.metricsAddr); err != nil {
+			if addr := c.raw("metrics_addr"); addr != "" {
+				if err := rt.serveMetrics(addr); err != nil {
 					return g.fail(err, false)
 				}
 			}
-			if rt.coord, err = rt.openCoordinator(cmd.Context()); err != nil {
+			if rt.coord, err = rt.openCoordinator(cmd.Context(), opts); err != nil {
 				return g.fail(err, false)
 			}
 			ln, err := net.Listen("tcp", addr)
@@ -81,7 +85,7 @@ func newLeasesCmd(g *globals) *cobra.Command {
 	var reason string
 	client := func() *leaseapi.Client { return leaseapi.NewClient(server, nil) }
 	root := &cobra.Command{Use: "leases", Short: "List, inspect, release or fail backfill leases on a coordinator"}
-	root.PersistentFlags().StringVar(&server, "server", envOr("SEAMLESS_SERVER", "http://127.0.0.1:8080"), "lease API base URL (env SEAMLESS_SERVER)")
+	root.PersistentFlags().StringVar(&server, "server", g.config().textOr("server", "http://127.0.0.1:8080"), "lease API base URL (env SEAMLESS_SERVER)")
 	list := &cobra.Command{
 		Use: "list", Short: "List held leases", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -222,11 +226,4 @@ func leaseToRelease(infos []seamless.LeaseInfo, arg string) (seamless.LeaseInfo,
 	default:
 		return seamless.LeaseInfo{}, fmt.Errorf("lease %s is not held (give KEY or KEY:TOKEN as leases list shows them)", arg)
 	}
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -33,13 +34,13 @@ type globals struct {
 	// logLevel is the command's default log level: warn for batch commands, info for
 	// serve (SEAMLESS_LOG_LEVEL overrides it).
 	logLevel slog.Level
-	dataDir  string
-	maxBars  int64
-	// metricsAddr, if set, serves /metrics there while a batch command runs.
-	metricsAddr string
-	// given reports whether a root flag was set on the command line (nil when the
-	// globals were built without one, as some tests do).
-	given func(flag string) bool
+	// dataDir is the data_dir setting, set once the command line is parsed.
+	dataDir string
+	// cfg is the resolved settings table (config.go); nil until config is called
+	// or Execute resolves it.
+	cfg *config
+	// venues are the sources and feeds the runtime serves (nil: the package's venues).
+	venues []venue
 	// configErr is what loading the configuration file failed with; the root
 	// command reports it once the command line is parsed (see Execute).
 	configErr error
@@ -47,17 +48,33 @@ type globals struct {
 	stderr    io.Writer
 }
 
+// config is the process's resolved configuration: as Execute loaded it, or (for
+// globals built without Execute, as tests do) the environment's alone.
+func (g *globals) config() *config {
+	if g.cfg == nil {
+		g.cfg = newConfig(settingsTable(g.venueList()), "", nil, os.LookupEnv)
+	}
+	return g.cfg
+}
+
+func (g *globals) venueList() []venue {
+	if g.venues == nil {
+		return venues
+	}
+	return g.venues
+}
+
 // Execute runs the CLI with args and returns the process exit code.
 func Execute(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g := &globals{stdout: stdout, stderr: stderr, logLevel: slog.LevelWarn}
-	// The configuration file fills in the environment before the commands are built,
-	// since their flag defaults read it. Its errors wait for the command line to be
-	// parsed (root's PersistentPreRunE) so that they are reported through g.fail like
-	// any other error: with the command's --format json also as the {"error":…}
-	// document on stdout, and exit 2 either way.
-	_, g.configErr = loadConfig(args)
+	// The configuration is resolved before the commands are built, since their flag
+	// defaults show it. A bad file's error waits for the command line to be parsed
+	// (root's PersistentPreRunE) so that it is reported through g.fail like any other
+	// error: with the command's --format json also as the {"error":…} document on
+	// stdout, and exit 2 either way.
+	g.cfg, g.configErr = loadConfig(settingsTable(venues), args, os.LookupEnv)
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -83,21 +100,16 @@ func newRoot(g *globals) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	dataDir := os.Getenv("SEAMLESS_DATA_DIR")
-	if dataDir == "" {
-		dataDir = "./seamless-data"
+	// The root flags are the settings whose flag is a root one ("--data-dir"). Their
+	// values are parsed where they are used, like the file's and the environment's: a
+	// bad SEAMLESS_MAX_BARS is refused when the runtime opens, unless --max-bars
+	// overrides it.
+	c := g.config()
+	for _, s := range c.table {
+		if strings.HasPrefix(s.Flag, "--") {
+			c.bindFlag(root.PersistentFlags(), s.Key)
+		}
 	}
-	maxBars := int64(seamless.DefaultMaxBars)
-	// A bad SEAMLESS_MAX_BARS is refused when the runtime opens, unless --max-bars
-	// overrides it (openRuntime).
-	if n, err := maxBarsFromEnv(); err == nil && n > 0 {
-		maxBars = n
-	}
-	root.PersistentFlags().String("config", "", "configuration file (env SEAMLESS_CONFIG; default ./seamless.yaml when present); file < env < flags")
-	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", dataDir, "embedded store directory (env SEAMLESS_DATA_DIR)")
-	root.PersistentFlags().StringVar(&g.metricsAddr, "metrics-addr", os.Getenv("SEAMLESS_METRICS_ADDR"), "serve Prometheus /metrics on this address while the command runs (env SEAMLESS_METRICS_ADDR)")
-	root.PersistentFlags().Int64Var(&g.maxBars, "max-bars", maxBars, "largest number of bars one request may ask for (env SEAMLESS_MAX_BARS)")
-	g.given = root.PersistentFlags().Changed
 	// Configuration file errors are reported here, after flag parsing, so that the
 	// command's --format is known. (Subcommands define no PersistentPreRun of their
 	// own, which would replace this one; TestConfigErrorsReachEveryCommand checks.)
@@ -105,17 +117,18 @@ func newRoot(g *globals) *cobra.Command {
 		if g.configErr != nil {
 			return g.fail(g.configErr, wantsJSON(cmd))
 		}
+		g.dataDir = c.text("data_dir")
 		return nil
 	}
 	// Flag parsing mistakes are bad requests (exit 2) like any other bad input.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &seamless.RequestError{Message: err.Error()}
 	})
-	root.AddCommand(newFetchCmd(g), newCoverageCmd(g), newBackfillCmd(g), newImportCmd(g), newServeCmd(g), newPresetsCmd(g), newCoordinatorCmd(g), newLeasesCmd(g), newHealthCmd(g), newReportsCmd(g), newSchemaCmd(g))
+	root.AddCommand(newFetchCmd(g), newCoverageCmd(g), newBackfillCmd(g), newImportCmd(g), newServeCmd(g), newPresetsCmd(g), newCoordinatorCmd(g), newLeasesCmd(g), newHealthCmd(g), newReportsCmd(g), newSchemaCmd(g), newConfigCmd(g))
 	return root
 }
 
-// open assembles the runtime configured by flags and environment (see runtime.go).
+// open assembles the runtime the settings configure (see runtime.go).
 func (g *globals) open() (*runtime, error) { return g.openRuntime(context.Background()) }
 
 // reportedError wraps an error already printed to the user.

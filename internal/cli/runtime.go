@@ -29,32 +29,20 @@ import (
 	"github.com/seamless-data/seamless/internal/reportlog"
 	"github.com/seamless-data/seamless/internal/server"
 	"github.com/seamless-data/seamless/live"
-	"github.com/seamless-data/seamless/live/binancews"
-	"github.com/seamless-data/seamless/live/demolive"
 	sr "github.com/seamless-data/seamless/schemaregistry"
 	srfile "github.com/seamless-data/seamless/schemaregistry/filestore"
 	srpg "github.com/seamless-data/seamless/schemaregistry/pgstore"
 	"github.com/seamless-data/seamless/schemaregistry/registryhttp"
-	"github.com/seamless-data/seamless/source/binance"
-	"github.com/seamless-data/seamless/source/demo"
 	"github.com/seamless-data/seamless/store/pebblestore"
 	"github.com/seamless-data/seamless/store/pgstore"
 	"github.com/seamless-data/seamless/telemetry"
 )
 
-// env reads a SEAMLESS_* variable, falling back to the reference's QMTL_SEAMLESS_*
-// alias where one exists.
-func env(name string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return os.Getenv("QMTL_" + name)
-}
-
 // runtime is one process's assembly of the provider and its parts, chosen by
 // configuration: the store (embedded Pebble, or PostgreSQL with SEAMLESS_STORE), the
-// coordinator (in-process, or etcd with SEAMLESS_COORDINATOR_URL), the sources (demo,
-// binance), the report archive and artifact registrar under the data dir, metrics.
+// coordinator (in-process, or etcd with SEAMLESS_COORDINATOR_URL), the venues' sources
+// and live feeds (venues.go), the report archive and artifact registrar under the data
+// dir, metrics.
 type runtime struct {
 	provider *seamless.Provider
 	store    seamless.Store
@@ -66,26 +54,72 @@ type runtime struct {
 	log      *slog.Logger
 	// backfill is the provider's BackfillConfig as configured (zero fields: defaults).
 	backfill seamless.BackfillConfig
-	closers  []func() error
+	// closers close what the runtime opened, in reverse (Close).
+	closers closerStack
 }
 
-// newLogger builds the JSON (or text) slog logger of SEAMLESS_LOG_LEVEL (default level
-// when unset) and SEAMLESS_LOG_FORMAT.
-func newLogger(w io.Writer, level slog.Level) (*slog.Logger, error) {
-	if v := env("SEAMLESS_LOG_LEVEL"); v != "" {
+// newLogger builds the JSON (or text) slog logger of SEAMLESS_LOG_LEVEL (level when
+// unset) and SEAMLESS_LOG_FORMAT.
+func newLogger(w io.Writer, c *config, level slog.Level) (*slog.Logger, error) {
+	if v := c.raw("log_level"); v != "" {
 		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return nil, fmt.Errorf("SEAMLESS_LOG_LEVEL=%q: want debug, info, warn or error", v)
+			return nil, c.invalid("log_level", "want debug, info, warn or error")
 		}
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch f := env("SEAMLESS_LOG_FORMAT"); f {
-	case "", "json":
+	switch c.text("log_format") {
+	case "json":
 		return slog.New(seamless.TraceLogHandler(slog.NewJSONHandler(w, opts))), nil
 	case "text":
 		return slog.New(seamless.TraceLogHandler(slog.NewTextHandler(w, opts))), nil
 	default:
-		return nil, fmt.Errorf("SEAMLESS_LOG_FORMAT=%q: want json or text", f)
+		return nil, c.invalid("log_format", "want json or text")
 	}
+}
+
+// runtimeOptions are the core settings a runtime is assembled from, all parsed and
+// checked before anything is opened, so that a bad setting fails fast. (The venues
+// parse their own settings as openRuntime builds them, also before the stores open.)
+type runtimeOptions struct {
+	maxBars    int64
+	cacheBytes int64
+	backfill   seamless.BackfillConfig
+	aliases    map[string]string
+	store      storeOptions
+	coord      coordinatorOptions
+	// s3 configures the artifact registrar; nil keeps artifacts under the data dir.
+	s3 *artifact.S3Config
+	// live holds the live tier's tuning; openLive adds its feeds, store and logger.
+	live live.Options
+}
+
+// parseRuntimeOptions parses the core settings; the first bad one is a *SettingError.
+func parseRuntimeOptions(c *config) (o runtimeOptions, err error) {
+	if o.maxBars, err = maxBarsOption(c); err != nil {
+		return o, err
+	}
+	if v := c.raw("cache_bytes"); v != "" {
+		if o.cacheBytes, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil {
+			return o, c.invalid("cache_bytes", "want a byte count (0 default, negative off)")
+		}
+	}
+	if o.backfill, err = backfillOptions(c); err != nil {
+		return o, err
+	}
+	if o.aliases, err = aliasesOption(c); err != nil {
+		return o, err
+	}
+	if o.store, err = storeOption(c); err != nil {
+		return o, err
+	}
+	if o.coord, err = coordinatorOption(c); err != nil {
+		return o, err
+	}
+	o.s3 = s3Option(c)
+	if o.live, err = liveOptions(c); err != nil {
+		return o, err
+	}
+	return o, nil
 }
 
 func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
@@ -97,51 +131,42 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 			rt.Close()
 		}
 	}()
-	if rt.log, err = newLogger(g.stderr, g.logLevel); err != nil {
-		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
-	}
-	// Checked before anything is opened: a bad setting fails fast.
-	if rt.backfill, err = backfillFromEnv(); err != nil {
+	c := g.config()
+	if rt.log, err = newLogger(g.stderr, c, g.logLevel); err != nil {
 		return nil, err
 	}
-	if g.given == nil || !g.given("max-bars") { // file < env < flags: --max-bars wins
-		if _, err := maxBarsFromEnv(); err != nil {
-			return nil, err
-		}
+	opts, err := parseRuntimeOptions(c)
+	if err != nil {
+		return nil, err
 	}
+	rt.backfill = opts.backfill
 	if rt.metrics, rt.registry, err = newMetrics(); err != nil {
 		return nil, err
 	}
-	if g.metricsAddr != "" {
-		if err := rt.serveMetrics(g.metricsAddr); err != nil {
+	if addr := c.raw("metrics_addr"); addr != "" {
+		if err := rt.serveMetrics(addr); err != nil {
 			return nil, err
 		}
 	}
-
-	demoOpts, err := demo.OptionsFromEnv()
-	if err != nil {
-		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
-	}
-	demoSrc, err := demo.New(demoOpts)
-	if err != nil {
-		return nil, err
-	}
-	binOpts, err := binance.OptionsFromEnv()
-	if err != nil {
-		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
-	}
-	binSrc, err := binance.New(binOpts)
-	if err != nil {
-		return nil, err
-	}
-	if err := rt.metrics.RateLimited("binance", func() uint64 { return binSrc.Stats().RateLimited }); err != nil {
-		return nil, err
+	// The venues' sources and feeds only hold configuration until used: built
+	// before anything durable opens, a bad venue URL fails fast too.
+	sources := seamless.Sources{}
+	opts.live.Feeds = map[string]seamless.LiveFeed{}
+	for _, v := range g.venueList() {
+		if sources[v.name], err = v.source(c, rt); err != nil {
+			return nil, err
+		}
+		if v.live != nil {
+			if opts.live.Feeds[v.name], err = v.live(c, rt); err != nil {
+				return nil, err
+			}
+		}
 	}
 	tp, err := tracerProvider(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rt.closers = append(rt.closers, func() error {
+	rt.closers.push("tracer provider", func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return tp.Shutdown(sctx)
@@ -150,45 +175,35 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	if rt.store, err = g.openStore(ctx); err != nil {
+	if rt.store, err = g.openStore(ctx, opts.store); err != nil {
 		return nil, err
 	}
-	rt.closers = append(rt.closers, rt.store.Close)
-	if rt.coord, err = rt.openCoordinator(ctx); err != nil {
+	rt.closers.push("store", rt.store.Close)
+	if rt.coord, err = rt.openCoordinator(ctx, opts.coord); err != nil {
 		return nil, err
 	}
 	if rt.reports, err = reportlog.Open(filepath.Join(g.dataDir, "reports")); err != nil {
 		return nil, fmt.Errorf("report archive: %w", err)
 	}
-	arts, err := g.openArtifacts()
+	arts, err := g.openArtifacts(opts.s3)
 	if err != nil {
 		return nil, err
 	}
-	if rt.schemas, err = g.openSchemaRegistry(ctx, rt); err != nil {
+	if rt.schemas, err = g.openSchemaRegistry(ctx, rt, opts.store); err != nil {
 		return nil, err
 	}
-	tier, err := rt.openLive()
+	tier, err := rt.openLive(opts.live)
 	if err != nil {
 		return nil, err
 	}
-	var cacheBytes int64
-	if v := env("SEAMLESS_CACHE_BYTES"); v != "" {
-		if cacheBytes, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return nil, &seamless.RequestError{Field: "SEAMLESS_CACHE_BYTES", Message: "want a byte count (0 default, negative off)"}
-		}
-	}
-	var sources seamless.Router = seamless.Sources{"demo": demoSrc, "binance": binSrc}
-	aliases, err := aliasesFromEnv()
-	if err != nil {
-		return nil, err
-	}
-	if len(aliases) > 0 {
-		sources = seamless.Aliases{Sources: sources, IDs: aliases}
+	var router seamless.Router = sources
+	if len(opts.aliases) > 0 {
+		router = seamless.Aliases{Sources: sources, IDs: opts.aliases}
 	}
 	rt.provider, err = seamless.New(seamless.Config{
-		Live: tier, CacheBytes: cacheBytes, Backfill: rt.backfill,
-		Store: rt.store, Coordinator: rt.coord, MaxBars: g.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
-		Sources:   sources,
+		Live: tier, CacheBytes: opts.cacheBytes, Backfill: rt.backfill,
+		Store: rt.store, Coordinator: rt.coord, MaxBars: opts.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
+		Sources:   router,
 		Reports:   reportSink{rt.reports},
 		Artifacts: artifact.Publisher(arts, "seamless"),
 		Schemas:   rt.schemas.Validator(),
@@ -196,23 +211,22 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// The live tier stops first (it writes through the provider), then the provider
-	// stops its background work, then the store closes.
-	rt.closers = append([]func() error{tier.Close, rt.provider.Close}, rt.closers...)
+	// Last opened, first closed: the provider stops its background work while the
+	// tiers and the store are still open. The live tier writes through the provider, so
+	// it stops first (its own closer, pushed when it opened, then does nothing).
+	rt.closers.push("provider", func() error { return errors.Join(tier.Close(), rt.provider.Close()) })
 	return rt, nil
 }
 
-// aliasesFromEnv reads SEAMLESS_NODE_ALIASES: comma-separated alias=node entries that
+// aliasesOption reads SEAMLESS_NODE_ALIASES: comma-separated alias=node entries that
 // serve node ids outside the standard grammar (SPEC §1), e.g.
 // "btc-1m=ohlcv:binance:BTC/USDT:1m,eth-1h=ohlcv:binance:ETH/USDT:1h".
-func aliasesFromEnv() (map[string]string, error) {
-	v := env("SEAMLESS_NODE_ALIASES")
+func aliasesOption(c *config) (map[string]string, error) {
+	v := c.raw("node_aliases")
 	if strings.TrimSpace(v) == "" {
 		return nil, nil
 	}
-	bad := func(msg string, args ...any) error {
-		return &seamless.RequestError{Field: "SEAMLESS_NODE_ALIASES", Message: fmt.Sprintf(msg, args...)}
-	}
+	bad := func(msg string, args ...any) error { return c.invalid("node_aliases", msg, args...) }
 	out := map[string]string{}
 	for _, entry := range strings.Split(v, ",") {
 		alias, target, ok := strings.Cut(strings.TrimSpace(entry), "=")
@@ -234,117 +248,150 @@ func aliasesFromEnv() (map[string]string, error) {
 	return out, nil
 }
 
-// backfillFromEnv reads the backfill tier's settings (SPEC §2 BackfillConfig):
-// SEAMLESS_LEASE_TTL (both lease TTLs) and the SEAMLESS_BACKFILL_* variables (file keys
-// backfill_*). Unset ones stay zero, which the provider replaces by the reference's
-// defaults (seamless.DefaultBackfillConfig); a set one out of its bounds is a bad request
-// naming the variable.
-func backfillFromEnv() (seamless.BackfillConfig, error) {
-	var bf seamless.BackfillConfig
-	def := seamless.DefaultBackfillConfig()
-	if v := env("SEAMLESS_LEASE_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second {
-			return bf, &seamless.RequestError{Field: "SEAMLESS_LEASE_TTL", Message: "want a duration of at least 1s, e.g. 30s"}
-		}
-		bf.DistributedLeaseTTL, bf.SingleFlightTTL = d, d
-	}
-	n, err := intEnv("SEAMLESS_BACKFILL_WINDOW_BARS", "bars per aligned chunk", 1, 1_000_000, def.WindowBars)
+// backfillOptions reads the backfill tier's settings (SPEC §2 BackfillConfig):
+// lease_ttl (both lease TTLs) and the backfill_* settings. Unset ones stay zero,
+// which the provider replaces by the reference's defaults
+// (seamless.DefaultBackfillConfig, the table's Default); a set one out of its bounds
+// is a *SettingError.
+func backfillOptions(c *config) (bf seamless.BackfillConfig, err error) {
+	ttl, err := c.durationIn("lease_ttl", time.Second, 0, "want a duration of at least 1s, e.g. 30s")
 	if err != nil {
 		return bf, err
 	}
-	bf.WindowBars = n
-	if n, err = intEnv("SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS", "concurrent upstream requests", 1, 1024, int64(def.MaxConcurrentRequests)); err != nil {
+	bf.DistributedLeaseTTL, bf.SingleFlightTTL = ttl, ttl
+	if bf.WindowBars, err = c.intIn("backfill_window_bars", "bars per aligned chunk", 1, 1_000_000); err != nil {
+		return bf, err
+	}
+	n, err := c.intIn("backfill_max_concurrent_requests", "concurrent upstream requests", 1, 1024)
+	if err != nil {
 		return bf, err
 	}
 	bf.MaxConcurrentRequests = int(n)
-	if n, err = intEnv("SEAMLESS_BACKFILL_MAX_ATTEMPTS", "upstream attempts per chunk", 1, 100, int64(def.MaxAttempts)); err != nil {
+	if n, err = c.intIn("backfill_max_attempts", "upstream attempts per chunk", 1, 100); err != nil {
 		return bf, err
 	}
 	bf.MaxAttempts = int(n)
-	if n, err = intEnv("SEAMLESS_BACKFILL_RETRY_BACKOFF_MS", "milliseconds before the first retry", 1, 600_000, def.RetryBackoff.Milliseconds()); err != nil {
+	if n, err = c.intIn("backfill_retry_backoff_ms", "milliseconds before the first retry", 1, 600_000); err != nil {
 		return bf, err
 	}
 	bf.RetryBackoff = time.Duration(n) * time.Millisecond
-	if v := env("SEAMLESS_BACKFILL_JITTER_RATIO"); v != "" {
-		// 0 cannot be expressed (a zero field means the default); above 1 a retry
-		// delay could turn negative.
-		r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || !(r > 0 && r <= 1) {
-			return bf, &seamless.RequestError{Field: "SEAMLESS_BACKFILL_JITTER_RATIO", Message: fmt.Sprintf("%q: want a number above 0 and at most 1 (default %g)", v, def.JitterRatio)}
-		}
-		bf.JitterRatio = r
+	// 0 cannot be expressed (a zero field means the default); above 1 a retry delay
+	// could turn negative.
+	if bf.JitterRatio, err = c.ratio("backfill_jitter_ratio", 0, 1, true, "want a number above 0 and at most 1 (default "+c.setting("backfill_jitter_ratio").Default+")"); err != nil {
+		return bf, err
 	}
-	if v := env("SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || d < time.Second {
-			return bf, &seamless.RequestError{Field: "SEAMLESS_BACKFILL_ATTEMPT_TIMEOUT", Message: fmt.Sprintf("%q: want a duration of at least 1s, e.g. 90s (default %v)", v, def.AttemptTimeout)}
-		}
-		bf.AttemptTimeout = d
+	if bf.AttemptTimeout, err = c.durationIn("backfill_attempt_timeout", time.Second, 0,
+		"want a duration of at least 1s, e.g. 90s (default "+c.setting("backfill_attempt_timeout").Default+")"); err != nil {
+		return bf, err
 	}
-	if v := env("SEAMLESS_BACKFILL_SETTLE_WINDOW"); v != "" {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || d < time.Second || d > 24*time.Hour {
-			return bf, &seamless.RequestError{Field: "SEAMLESS_BACKFILL_SETTLE_WINDOW", Message: fmt.Sprintf("%q: want a duration from 1s to 24h, e.g. 10m (default %v)", v, def.SettleWindow)}
-		}
-		bf.SettleWindow = d
+	if bf.SettleWindow, err = c.durationIn("backfill_settle_window", time.Second, 24*time.Hour,
+		"want a duration from 1s to 24h, e.g. 10m (default "+c.setting("backfill_settle_window").Default+")"); err != nil {
+		return bf, err
 	}
 	return bf, nil
 }
 
-// maxBarsFromEnv reads SEAMLESS_MAX_BARS (file key max_bars, flag --max-bars): the
-// most bars one request may ask for. Unset is 0 (seamless.DefaultMaxBars applies); a
-// set value that is not a whole number of at least 1 is a bad request naming the
-// variable. It has no QMTL_ alias (see qmtlAliased), so it is read under its own name.
-func maxBarsFromEnv() (int64, error) {
-	v := os.Getenv("SEAMLESS_MAX_BARS")
+// maxBarsOption reads max_bars (SEAMLESS_MAX_BARS, flag --max-bars): the most bars
+// one request may ask for; unset, seamless.DefaultMaxBars.
+func maxBarsOption(c *config) (int64, error) {
+	v := c.raw("max_bars")
 	if v == "" {
-		return 0, nil
+		return seamless.DefaultMaxBars, nil
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || n < 1 {
-		return 0, &seamless.RequestError{Field: "SEAMLESS_MAX_BARS", Message: fmt.Sprintf("%q: want a whole number of bars per request, at least 1 (default %d)", v, seamless.DefaultMaxBars)}
+		return 0, c.invalid("max_bars", "want a whole number of bars per request, at least 1 (default %d)", seamless.DefaultMaxBars)
 	}
 	return n, nil
 }
 
-// intEnv reads a whole-number variable in [lo, hi]; unset is 0 (the default, def,
-// applies). A bad value is a *seamless.RequestError naming the variable.
-func intEnv(name, what string, lo, hi, def int64) (int64, error) {
-	v := env(name)
-	if v == "" {
-		return 0, nil
+// liveOptions reads the live tier's tuning (live_*); unset ones stay zero, the
+// tier's defaults.
+func liveOptions(c *config) (o live.Options, err error) {
+	if o.BufferBars, err = c.positiveInt("live_buffer_bars", "want a positive number of bars"); err != nil {
+		return o, err
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || n < lo || n > hi {
-		return 0, &seamless.RequestError{Field: name, Message: fmt.Sprintf("%q: want a whole number of %s from %d to %d (default %d)", v, what, lo, hi, def)}
+	if o.IdleTimeout, err = c.durationIn("live_idle_timeout", time.Nanosecond, 0, "want a positive duration such as 10m"); err != nil {
+		return o, err
 	}
-	return n, nil
+	if o.SilentAfter, err = c.durationIn("live_silent_after", time.Nanosecond, 0, "want a positive duration such as 2m"); err != nil {
+		return o, err
+	}
+	return o, nil
 }
 
-// openStore opens SEAMLESS_STORE: empty or "pebble" for the embedded store under the
-// data dir, a postgres:// DSN for PostgreSQL.
-func (g *globals) openStore(ctx context.Context) (seamless.Store, error) {
-	switch u := env("SEAMLESS_STORE"); {
+// storeOptions say which store to open: dsn "" is the embedded Pebble store under
+// the data dir, else a PostgreSQL DSN.
+type storeOptions struct{ dsn string }
+
+// storeOption reads store: empty or "pebble" for the embedded store, a postgres://
+// DSN for PostgreSQL.
+func storeOption(c *config) (storeOptions, error) {
+	switch u := c.raw("store"); {
 	case u == "" || u == "pebble":
+		return storeOptions{}, nil
+	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
+		return storeOptions{dsn: u}, nil
+	default:
+		return storeOptions{}, c.invalid("store", "want pebble or a postgres:// DSN")
+	}
+}
+
+// coordinatorOptions say which coordinator to open: url "" is the in-process one;
+// prod (profile prod) refuses to start without a reachable one.
+type coordinatorOptions struct {
+	url  string
+	prod bool
+}
+
+// coordinatorOption reads coordinator_url and profile.
+func coordinatorOption(c *config) (coordinatorOptions, error) {
+	o := coordinatorOptions{url: c.raw("coordinator_url"), prod: c.raw("profile") == "prod"}
+	switch u := o.url; {
+	case u == "":
+		if o.prod {
+			return o, errors.New("profile prod needs SEAMLESS_COORDINATOR_URL (etcd://host:port or http://host:port)")
+		}
+	case strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "etcd://"):
+	default:
+		return o, c.invalid("coordinator_url", "want etcd://host:port[,host:port…] or http://host:port")
+	}
+	return o, nil
+}
+
+// s3Option reads the artifacts_s3_* settings; nil when no endpoint is set.
+func s3Option(c *config) *artifact.S3Config {
+	ep := c.raw("artifacts_s3_endpoint")
+	if ep == "" {
+		return nil
+	}
+	return &artifact.S3Config{
+		Endpoint: ep, Bucket: c.raw("artifacts_s3_bucket"),
+		AccessKey: c.raw("artifacts_s3_access_key"), SecretKey: c.raw("artifacts_s3_secret_key"),
+		Prefix: c.raw("artifacts_s3_prefix"), Region: c.raw("artifacts_s3_region"),
+		// Only "false" turns TLS off, as it always has.
+		TLS: c.raw("artifacts_s3_tls") != "false",
+	}
+}
+
+// openStore opens the store: the embedded one under the data dir, or PostgreSQL.
+func (g *globals) openStore(ctx context.Context, o storeOptions) (seamless.Store, error) {
+	if o.dsn == "" {
 		st, err := pebblestore.Open(g.dataDir, pebblestore.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("open embedded store in %s: %w", g.dataDir, err)
 		}
 		return st, nil
-	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
-		st, err := pgstore.Open(ctx, u, pgstore.Options{})
-		if err != nil {
-			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
-		}
-		return st, nil
-	default:
-		return nil, &seamless.RequestError{Field: "SEAMLESS_STORE", Message: "want pebble or a postgres:// DSN"}
 	}
+	st, err := pgstore.Open(ctx, o.dsn, pgstore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+	}
+	return st, nil
 }
 
-// openCoordinator opens SEAMLESS_COORDINATOR_URL (alias QMTL_SEAMLESS_COORDINATOR_URL):
-// empty for the in-process guard, etcd://host:port[,…] for etcd, http(s)://host:port
+// openCoordinator opens the coordinator of coordinator_url (SEAMLESS_COORDINATOR_URL,
+// alias QMTL_SEAMLESS_COORDINATOR_URL): empty for the in-process guard, etcd://host:port[,…] for etcd, http(s)://host:port
 // for a remote lease API. A remote coordinator is wrapped so that, when unreachable,
 // backfill falls back to the local guard loudly. It is checked once at start (etcd: a
 // ping; lease API: GET /healthz; both bounded by coordinatorProbeTimeout):
@@ -353,13 +400,9 @@ func (g *globals) openStore(ctx context.Context) (seamless.Store, error) {
 // fallback covers it). Stale claims found by any coordinator of this process (etcd's,
 // the in-process one, the local guard of a fallback) count in
 // seamless_backfill_stale_claims_total.
-func (rt *runtime) openCoordinator(ctx context.Context) (seamless.Coordinator, error) {
-	u := env("SEAMLESS_COORDINATOR_URL")
-	prod := env("SEAMLESS_PROFILE") == "prod"
+func (rt *runtime) openCoordinator(ctx context.Context, o coordinatorOptions) (seamless.Coordinator, error) {
+	u, prod := o.url, o.prod
 	if u == "" {
-		if prod {
-			return nil, errors.New("profile prod needs SEAMLESS_COORDINATOR_URL (etcd://host:port or http://host:port)")
-		}
 		return rt.memCoordinator(), nil
 	}
 	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
@@ -372,15 +415,12 @@ func (rt *runtime) openCoordinator(ctx context.Context) (seamless.Coordinator, e
 		}
 		return rt.fallback(leaseapi.NewClient(u, nil)), nil
 	}
-	if !strings.HasPrefix(u, "etcd://") {
-		return nil, &seamless.RequestError{Field: "SEAMLESS_COORDINATOR_URL", Message: fmt.Sprintf("%q: want etcd://host:port[,host:port…] or http://host:port", u)}
-	}
 	hostname, _ := os.Hostname()
 	c, cli, err := etcdcoord.Dial(u, etcdcoord.Options{Holder: hostname + ":" + strconv.Itoa(os.Getpid()), Logger: rt.log, OnStaleClaim: rt.metrics.StaleClaim})
 	if err != nil {
 		return nil, err
 	}
-	rt.closers = append(rt.closers, cli.Close)
+	rt.closers.push("etcd client", cli.Close)
 	pctx, cancel := context.WithTimeout(ctx, coordinatorProbeTimeout)
 	defer cancel()
 	if err := c.Ping(pctx); err != nil {
@@ -433,16 +473,11 @@ func probeLeaseAPI(ctx context.Context, base string, timeout time.Duration) erro
 	return nil
 }
 
-// openArtifacts opens the artifact registrar: S3 when SEAMLESS_ARTIFACTS_S3_ENDPOINT
-// is set, else a directory under the data dir.
-func (g *globals) openArtifacts() (artifact.Registrar, error) {
-	if ep := env("SEAMLESS_ARTIFACTS_S3_ENDPOINT"); ep != "" {
-		r, err := artifact.NewS3Registrar(artifact.S3Config{
-			Endpoint: ep, Bucket: env("SEAMLESS_ARTIFACTS_S3_BUCKET"),
-			AccessKey: env("SEAMLESS_ARTIFACTS_S3_ACCESS_KEY"), SecretKey: env("SEAMLESS_ARTIFACTS_S3_SECRET_KEY"),
-			Prefix: env("SEAMLESS_ARTIFACTS_S3_PREFIX"), Region: env("SEAMLESS_ARTIFACTS_S3_REGION"),
-			TLS: env("SEAMLESS_ARTIFACTS_S3_TLS") != "false",
-		}, nil)
+// openArtifacts opens the artifact registrar: S3 when s3 is set, else a directory
+// under the data dir.
+func (g *globals) openArtifacts(s3 *artifact.S3Config) (artifact.Registrar, error) {
+	if s3 != nil {
+		r, err := artifact.NewS3Registrar(*s3, nil)
 		if err != nil {
 			return nil, fmt.Errorf("artifact registrar: %w", err)
 		}
@@ -451,14 +486,8 @@ func (g *globals) openArtifacts() (artifact.Registrar, error) {
 	return artifact.NewDirRegistrar(filepath.Join(g.dataDir, "artifacts"), nil), nil
 }
 
-func (rt *runtime) Close() error {
-	var errs []error
-	for _, c := range rt.closers {
-		errs = append(errs, c())
-	}
-	rt.closers = nil
-	return errors.Join(errs...)
-}
+// Close closes what the runtime opened, last opened first (closerStack).
+func (rt *runtime) Close() error { return rt.closers.close() }
 
 // reportSink archives conformance reports in the report log.
 type reportSink struct{ log *reportlog.Log }
@@ -528,7 +557,7 @@ func (rt *runtime) serveMetrics(addr string) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	rt.log.Info("seamless.metrics.serving", "addr", ln.Addr().String())
-	rt.closers = append(rt.closers, func() error {
+	rt.closers.push("metrics server", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return srv.Shutdown(ctx)
@@ -537,24 +566,24 @@ func (rt *runtime) serveMetrics(addr string) error {
 }
 
 // openSchemaRegistry opens the schema registry in the configured store: PostgreSQL
-// tables beside the bars when SEAMLESS_STORE is a DSN, else a JSON-lines log under
+// tables beside the bars when the store is PostgreSQL, else a JSON-lines log under
 // the data dir. Validation failures are counted in
 // seamless_schema_validation_failures_total{subject,mode}.
-func (g *globals) openSchemaRegistry(ctx context.Context, rt *runtime) (*sr.Registry, error) {
+func (g *globals) openSchemaRegistry(ctx context.Context, rt *runtime, o storeOptions) (*sr.Registry, error) {
 	var st sr.Store
-	if u := env("SEAMLESS_STORE"); strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
-		pg, err := srpg.Open(ctx, u, srpg.Options{})
+	if o.dsn != "" {
+		pg, err := srpg.Open(ctx, o.dsn, srpg.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("schema registry: %w", err)
 		}
-		rt.closers = append(rt.closers, pg.Close)
+		rt.closers.push("schema registry store", pg.Close)
 		st = pg
 	} else {
 		fs, err := srfile.Open(filepath.Join(g.dataDir, "schemaregistry"))
 		if err != nil {
 			return nil, fmt.Errorf("schema registry: %w", err)
 		}
-		rt.closers = append(rt.closers, fs.Close)
+		rt.closers.push("schema registry store", fs.Close)
 		st = fs
 	}
 	count, err := sr.FailureCounter(rt.registry)
@@ -565,28 +594,13 @@ func (g *globals) openSchemaRegistry(ctx context.Context, rt *runtime) (*sr.Regi
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
-	// Closed before its store (closers run in order; prepend).
-	rt.closers = append([]func() error{reg.Close}, rt.closers...)
+	rt.closers.push("schema registry", reg.Close)
 	return reg, nil
 }
 
-// openLive starts the live tier: Binance kline websockets (SEAMLESS_BINANCE_WS_URL)
-// and the demo feed. Subscriptions start on demand when requests reach the newest bars.
-func (rt *runtime) openLive() (*live.Tier, error) {
-	wsOpts, err := binancews.OptionsFromEnv()
-	if err != nil {
-		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
-	}
-	wsOpts.OnReconnect, wsOpts.Logger = rt.metrics.LiveReconnect, rt.log
-	ws, err := binancews.New(wsOpts)
-	if err != nil {
-		return nil, err
-	}
-	opts, err := live.OptionsFromEnv()
-	if err != nil {
-		return nil, &seamless.RequestError{Field: "env", Message: err.Error()}
-	}
-	opts.Feeds = map[string]seamless.LiveFeed{"binance": ws, "demo": demolive.New(demolive.Options{})}
+// openLive starts the live tier over the venues' feeds (opts.Feeds). Subscriptions
+// start on demand when requests reach the newest bars.
+func (rt *runtime) openLive(opts live.Options) (*live.Tier, error) {
 	for source := range opts.Feeds {
 		rt.metrics.LiveSource(source)
 	}
@@ -595,5 +609,6 @@ func (rt *runtime) openLive() (*live.Tier, error) {
 	if err != nil {
 		return nil, err
 	}
+	rt.closers.push("live tier", tier.Close)
 	return tier, nil
 }

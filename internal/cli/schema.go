@@ -59,7 +59,7 @@ func (f *schemaFlags) open(ctx context.Context, g *globals) (schemaAPI, context.
 		return nil, ctx, nil, &sr.RequestError{Message: fmt.Sprintf("unknown format %q (want table or json)", f.format)}
 	}
 	if f.server != "" {
-		c, err := registryhttp.NewClient(f.server, os.Getenv("SEAMLESS_API_TOKEN"), nil)
+		c, err := registryhttp.NewClient(f.server, g.config().raw("api_token"), nil)
 		return c, ctx, func() {}, err
 	}
 	st, err := filestore.Open(filepath.Join(g.dataDir, "schemaregistry"))
@@ -108,8 +108,7 @@ SEAMLESS_API_TOKEN) or, without --server, the embedded registry under the data d
 ({data-dir}/schemaregistry). Subjects are node ids (ohlcv:binance:BTC/USDT:1m) or
 node kinds (ohlcv). Schema files hold {"fields":[{"name","dtype","enum"?,"required"?}]}.`,
 	}
-	server := os.Getenv("SEAMLESS_SERVER")
-	cmd.PersistentFlags().StringVar(&f.server, "server", server, "Seamless server URL (env SEAMLESS_SERVER); empty: the embedded registry")
+	cmd.PersistentFlags().StringVar(&f.server, "server", g.config().raw("server"), "Seamless server URL (env SEAMLESS_SERVER); empty: the embedded registry")
 	cmd.PersistentFlags().StringVar(&f.format, "format", "table", "table | json")
 	cmd.AddCommand(
 		schemaRegisterCmd(g, f), schemaGetCmd(g, f), schemaListCmd(g, f), schemaCheckCmd(g, f),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,10 +14,7 @@ import (
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	addr := os.Getenv("SEAMLESS_ADDR")
-	if addr == "" {
-		addr = server.DefaultAddr
-	}
+	c := g.config()
 	var cfg server.Config
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -33,9 +29,9 @@ Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to req
 "Authorization: Bearer <token>" on every /v1 route.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tokens, err := server.ParseTokens(os.Getenv("SEAMLESS_API_TOKENS"))
+			tokens, err := server.ParseTokens(c.raw("api_tokens"))
 			if err != nil {
-				return g.fail(&seamless.RequestError{Field: "SEAMLESS_API_TOKENS", Message: err.Error()}, false)
+				return g.fail(c.invalid("api_tokens", "%v", err), false)
 			}
 			g.logLevel = slog.LevelInfo
 			rt, err := g.open()
@@ -45,7 +41,7 @@ Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to req
 			// Closed after Serve returns: the provider stops background backfills, then
 			// the store closes.
 			defer rt.Close()
-			ln, err := net.Listen("tcp", addr)
+			ln, err := net.Listen("tcp", c.text("addr"))
 			if err != nil {
 				return g.fail(err, false)
 			}
@@ -63,7 +59,7 @@ Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to req
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&addr, "addr", addr, "listen address (env SEAMLESS_ADDR)")
+	c.bindFlag(fl, "addr")
 	fl.IntVar(&cfg.MaxConcurrentFetches, "max-concurrent-fetches", 16, "bars requests served at once; more get 429")
 	fl.IntVar(&cfg.MaxBackfillJobs, "max-backfill-jobs", 2, "background backfill jobs run at once; more wait in a queue")
 	fl.DurationVar(&cfg.BarsTimeout, "bars-timeout", 15*time.Minute, "longest one bars request may take, fetch and streaming together")
@@ -72,9 +68,9 @@ Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to req
 }
 
 // fetchRemote answers a fetch through a Seamless server (fetch --server). The token
-// comes from SEAMLESS_API_TOKEN.
-func fetchRemote(ctx context.Context, serverURL string, req seamless.Request) (seamless.Result, error) {
-	c, err := client.New(serverURL, client.WithToken(os.Getenv("SEAMLESS_API_TOKEN")))
+// is the api_token setting (SEAMLESS_API_TOKEN).
+func (g *globals) fetchRemote(ctx context.Context, serverURL string, req seamless.Request) (seamless.Result, error) {
+	c, err := client.New(serverURL, client.WithToken(g.config().raw("api_token")))
 	if err != nil {
 		return seamless.Result{}, &seamless.RequestError{Field: "server", Message: err.Error()}
 	}

@@ -110,9 +110,24 @@ func TestProbeLeaseAPITimeout(t *testing.T) {
 	}
 }
 
+// envConfig is the settings table resolved over the environment alone.
+func envConfig() *config { return newConfig(settingsTable(venues), "", nil, os.LookupEnv) }
+
+// fileKeys are the keys whose value c took from the configuration file, sorted.
+func fileKeys(c *config) []string {
+	var keys []string
+	for _, s := range c.table {
+		if c.value(s.Key).source == fromFile {
+			keys = append(keys, s.Key)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 func TestBackfillSettingsParse(t *testing.T) {
 	unsetBackfillVars(t)
-	bf, err := backfillFromEnv()
+	bf, err := backfillOptions(envConfig())
 	if err != nil || bf != (seamless.BackfillConfig{}) {
 		t.Fatalf("nothing set: %+v %v; want the zero config (provider defaults)", bf, err)
 	}
@@ -140,7 +155,7 @@ func TestBackfillSettingsParse(t *testing.T) {
 	} {
 		unsetBackfillVars(t)
 		t.Setenv(tc.name, tc.value)
-		if bf, err := backfillFromEnv(); err != nil || bf != tc.want {
+		if bf, err := backfillOptions(envConfig()); err != nil || bf != tc.want {
 			t.Errorf("%s=%q: %+v %v; want %+v", tc.name, tc.value, bf, err, tc.want)
 		}
 	}
@@ -158,7 +173,7 @@ func TestBackfillSettingsParse(t *testing.T) {
 		for _, v := range bad {
 			unsetBackfillVars(t)
 			t.Setenv(name, v)
-			_, err := backfillFromEnv()
+			_, err := backfillOptions(envConfig())
 			var re *seamless.RequestError
 			if !errors.As(err, &re) || re.Field != name {
 				t.Errorf("%s=%q: %v; want a RequestError on that field", name, v, err)
@@ -186,15 +201,15 @@ lease_ttl: 45s
 `), 0o644)
 	t.Setenv("SEAMLESS_BACKFILL_MAX_ATTEMPTS", "4")
 	t.Setenv("QMTL_SEAMLESS_BACKFILL_MAX_CONCURRENT_REQUESTS", "5")
-	applied, err := loadConfig([]string{"--config", cfg})
+	c, err := loadConfig(settingsTable(venues), []string{"--config", cfg}, os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"backfill_jitter_ratio", "backfill_retry_backoff_ms", "backfill_window_bars", "lease_ttl"}
-	if !slices.Equal(applied, want) {
+	if applied := fileKeys(c); !slices.Equal(applied, want) {
 		t.Errorf("applied %v, want %v", applied, want)
 	}
-	bf, err := backfillFromEnv()
+	bf, err := backfillOptions(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +240,7 @@ func TestBackfillSettingsReachProvider(t *testing.T) {
 	t.Setenv("SEAMLESS_BACKFILL_MAX_ATTEMPTS", "2")
 	t.Setenv("SEAMLESS_BACKFILL_RETRY_BACKOFF_MS", "1")
 	t.Setenv("SEAMLESS_BACKFILL_JITTER_RATIO", "0.5")
-	g := &globals{dataDir: t.TempDir(), maxBars: 1_000_000, stdout: io.Discard, stderr: io.Discard}
+	g := &globals{dataDir: t.TempDir(), stdout: io.Discard, stderr: io.Discard}
 	rt, err := g.openRuntime(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -264,34 +279,30 @@ func TestConfigQMTLAliasPrecedence(t *testing.T) {
 	os.WriteFile(cfg, []byte("coordinator_url: http://file.invalid:1\ndata_dir: /from/file\nlog_format: text\n"), 0o644)
 	t.Setenv("QMTL_SEAMLESS_COORDINATOR_URL", "http://env.invalid:1")
 	t.Setenv("QMTL_SEAMLESS_DATA_DIR", "/from/qmtl") // not an alias: SEAMLESS_DATA_DIR only
-	applied, err := loadConfig([]string{"--config", cfg})
+	c, err := loadConfig(settingsTable(venues), []string{"--config", cfg}, os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(applied, []string{"data_dir", "log_format"}) {
+	if applied := fileKeys(c); !slices.Equal(applied, []string{"data_dir", "log_format"}) {
 		t.Errorf("applied %v", applied)
 	}
-	if v, set := os.LookupEnv("SEAMLESS_COORDINATOR_URL"); set {
-		t.Errorf("the file set SEAMLESS_COORDINATOR_URL=%q over QMTL_SEAMLESS_COORDINATOR_URL", v)
+	if v := c.value("coordinator_url"); v.source != fromEnv || v.origin != "env QMTL_SEAMLESS_COORDINATOR_URL" {
+		t.Errorf("coordinator URL from %s (%s), want the QMTL_ environment's", v.source, v.origin)
 	}
-	if got := env("SEAMLESS_COORDINATOR_URL"); got != "http://env.invalid:1" {
+	if got := c.raw("coordinator_url"); got != "http://env.invalid:1" {
 		t.Errorf("coordinator URL %q, want the QMTL_ environment's", got)
 	}
-	if got := os.Getenv("SEAMLESS_DATA_DIR"); got != "/from/file" {
+	if got := c.text("data_dir"); got != "/from/file" {
 		t.Errorf("data dir %q, want the file's", got)
 	}
-	if got := env("SEAMLESS_LOG_FORMAT"); got != "text" {
+	if got := c.text("log_format"); got != "text" {
 		t.Errorf("log format %q, want the file's", got)
 	}
 
-	// Every aliased variable is a configuration key's.
-	vars := map[string]bool{}
-	for _, v := range configKeys {
-		vars[v] = true
-	}
-	for name := range qmtlAliased {
-		if !vars[name] {
-			t.Errorf("qmtlAliased has %s, which no configuration key sets", name)
+	// Every aliased setting is a configuration key.
+	for _, s := range c.table {
+		if s.QMTL && s.NoFile {
+			t.Errorf("%s has a QMTL_ alias but no configuration key", s.Env())
 		}
 	}
 }

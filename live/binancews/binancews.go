@@ -74,7 +74,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,18 +155,6 @@ type Options struct {
 	OnReconnect func(source string)
 	// Logger receives seamless.live.* events (default: discarded).
 	Logger *slog.Logger
-}
-
-// OptionsFromEnv reads SEAMLESS_BINANCE_WS_URL into BaseURL.
-func OptionsFromEnv() (Options, error) {
-	var o Options
-	if v := os.Getenv("SEAMLESS_BINANCE_WS_URL"); v != "" {
-		if _, err := endpoint(v); err != nil {
-			return o, fmt.Errorf("SEAMLESS_BINANCE_WS_URL=%q: %w", v, err)
-		}
-		o.BaseURL = v
-	}
-	return o, nil
 }
 
 // endpoint derives the combined-stream endpoint from a base URL (see Options.BaseURL).

@@ -367,24 +367,6 @@ func TestSubscribeRejectsUnstreamableNodes(t *testing.T) {
 	}
 }
 
-func TestOptionsFromEnv(t *testing.T) {
-	t.Setenv("SEAMLESS_BINANCE_WS_URL", "ws://127.0.0.1:9/ws")
-	o, err := binancews.OptionsFromEnv()
-	if err != nil || o.BaseURL != "ws://127.0.0.1:9/ws" {
-		t.Fatalf("%+v %v", o, err)
-	}
-	t.Setenv("SEAMLESS_BINANCE_WS_URL", "wss://127.0.0.1:9/stream")
-	if o, err := binancews.OptionsFromEnv(); err != nil || o.BaseURL != "wss://127.0.0.1:9/stream" {
-		t.Fatalf("%+v %v", o, err)
-	}
-	for _, bad := range []string{"ftp://x/ws", "ws://127.0.0.1:9", "ws://127.0.0.1:9/ws/btcusdt@kline_1m"} {
-		t.Setenv("SEAMLESS_BINANCE_WS_URL", bad)
-		if _, err := binancews.OptionsFromEnv(); err == nil {
-			t.Fatalf("%q was accepted", bad)
-		}
-	}
-}
-
 func TestNewValidatesOptions(t *testing.T) {
 	for _, o := range []binancews.Options{
 		{BaseURL: "ws://127.0.0.1:9/"},

@@ -63,7 +63,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,18 +125,6 @@ type Options struct {
 	Clock clock.Clock
 	// Seed seeds the backoff jitter (0: random).
 	Seed uint64
-}
-
-// OptionsFromEnv reads SEAMLESS_BINANCE_URL into BaseURL.
-func OptionsFromEnv() (Options, error) {
-	var o Options
-	if v := os.Getenv("SEAMLESS_BINANCE_URL"); v != "" {
-		if err := checkBaseURL(v); err != nil {
-			return o, fmt.Errorf("SEAMLESS_BINANCE_URL=%q: %w", v, err)
-		}
-		o.BaseURL = v
-	}
-	return o, nil
 }
 
 func checkBaseURL(s string) error {

@@ -396,20 +396,8 @@ func wallAt(now time.Time) wallClock { return wallClock{offset: time.Until(now)}
 
 func (c wallClock) Now() time.Time { return time.Now().Add(c.offset) }
 
-func TestOptionsFromEnv(t *testing.T) {
-	t.Setenv("SEAMLESS_BINANCE_URL", "http://127.0.0.1:9/")
-	o, err := OptionsFromEnv()
-	if err != nil || o.BaseURL != "http://127.0.0.1:9/" {
-		t.Fatalf("OptionsFromEnv = %+v, %v", o, err)
-	}
-	t.Setenv("SEAMLESS_BINANCE_URL", "api.binance.com")
-	if _, err := OptionsFromEnv(); err == nil {
-		t.Fatal("a URL without scheme was accepted")
-	}
-	t.Setenv("SEAMLESS_BINANCE_URL", "")
-	if o, err := OptionsFromEnv(); err != nil || o.BaseURL != "" {
-		t.Fatalf("unset: %+v, %v", o, err)
-	}
+// TestNewDefaults: the zero Options talk to Binance's public API; a budget below one request is refused.
+func TestNewDefaults(t *testing.T) {
 	s, err := New(Options{})
 	if err != nil || s.base != DefaultBaseURL {
 		t.Fatalf("default base URL: %v", err)

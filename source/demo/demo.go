@@ -14,8 +14,6 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -27,34 +25,13 @@ import (
 
 // Options are the demo source's failure knobs.
 type Options struct {
-	// Latency is slept before answering each Fetch (SEAMLESS_DEMO_LATENCY, e.g. 200ms).
+	// Latency is slept before answering each Fetch, e.g. 200ms.
 	Latency time.Duration
-	// ErrorRate in [0, 1] is the probability that a Fetch fails with a transient error
-	// (SEAMLESS_DEMO_ERROR_RATE).
+	// ErrorRate in [0, 1] is the probability that a Fetch fails with a transient error.
 	ErrorRate float64
 	// Seed seeds the error draws (0: random).
 	Seed  uint64
 	Clock clock.Clock
-}
-
-// OptionsFromEnv reads SEAMLESS_DEMO_LATENCY and SEAMLESS_DEMO_ERROR_RATE.
-func OptionsFromEnv() (Options, error) {
-	var o Options
-	if v := os.Getenv("SEAMLESS_DEMO_LATENCY"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return o, fmt.Errorf("SEAMLESS_DEMO_LATENCY=%q: want a non-negative duration such as 200ms", v)
-		}
-		o.Latency = d
-	}
-	if v := os.Getenv("SEAMLESS_DEMO_ERROR_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 || r > 1 || math.IsNaN(r) {
-			return o, fmt.Errorf("SEAMLESS_DEMO_ERROR_RATE=%q: want a number from 0 to 1", v)
-		}
-		o.ErrorRate = r
-	}
-	return o, nil
 }
 
 // maxBarsPerCall bounds one Fetch like a real exchange's page limit would, so a bad

@@ -70,21 +70,3 @@ func TestErrorRateAndLatency(t *testing.T) {
 		t.Fatalf("trades node: %v", err)
 	}
 }
-
-func TestOptionsFromEnv(t *testing.T) {
-	t.Setenv("SEAMLESS_DEMO_LATENCY", "150ms")
-	t.Setenv("SEAMLESS_DEMO_ERROR_RATE", "0.25")
-	o, err := OptionsFromEnv()
-	if err != nil || o.Latency != 150*time.Millisecond || o.ErrorRate != 0.25 {
-		t.Fatalf("OptionsFromEnv = %+v, %v", o, err)
-	}
-	t.Setenv("SEAMLESS_DEMO_ERROR_RATE", "2")
-	if _, err := OptionsFromEnv(); err == nil {
-		t.Fatal("rate 2 accepted")
-	}
-	t.Setenv("SEAMLESS_DEMO_ERROR_RATE", "")
-	t.Setenv("SEAMLESS_DEMO_LATENCY", "soon")
-	if _, err := OptionsFromEnv(); err == nil {
-		t.Fatal("latency 'soon' accepted")
-	}
-}
