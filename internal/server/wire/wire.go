@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/seamless-data/seamless"
@@ -34,6 +35,28 @@ const (
 	FormatCSV   = "csv"
 	FormatArrow = "arrow"
 )
+
+// APIVersion is the version of this HTTP API that GET /healthz reports as
+// api_version, "MAJOR.MINOR". Clients refuse a server whose major version differs
+// from the one they were written for; a minor version only adds (routes, optional
+// parameters, document fields), so any minor of the same major is compatible.
+const APIVersion = "1.0"
+
+// APIMajor is the major part of APIVersion.
+const APIMajor = "1"
+
+// Health is the GET /healthz document.
+type Health struct {
+	Status     string `json:"status"`
+	APIVersion string `json:"api_version"`
+}
+
+// CompatibleVersion reports whether a server reporting api_version v speaks this
+// package's major version.
+func CompatibleVersion(v string) bool {
+	major, _, _ := strings.Cut(v, ".")
+	return major == APIMajor
+}
 
 // MetadataHeader carries the metadata JSON of a CSV response.
 const MetadataHeader = "X-Seamless-Metadata"
