@@ -158,3 +158,12 @@ def wait_for(pred, timeout=10.0):
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.fixture(scope="session")
+def exact_server(binary):
+    """Backfill chunks of one bar, so coverage is exactly what was asked for (the
+    default 900-bar chunks round every backfill out to chunk boundaries)."""
+    s = Server(binary, {"SEAMLESS_BACKFILL_WINDOW_BARS": "1"}, [])
+    yield s
+    s.stop()
