@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/artifact"
 	"github.com/seamless-data/seamless/internal/csvio"
 	"github.com/seamless-data/seamless/internal/server/wire"
 )
@@ -31,8 +32,8 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	format, err := negotiate(q.Get("format"), r.Header.Get("Accept"))
 	if errors.Is(err, errNotAcceptable) {
-		writeError(w, wire.NewError(wire.CodeNotAcceptable, "%v: Accept %q; use %s, %s or %s, or the format parameter",
-			err, r.Header.Get("Accept"), wire.MediaJSON, wire.MediaCSV, wire.MediaArrow))
+		writeError(w, wire.NewError(wire.CodeNotAcceptable, "%v: Accept %q; use %s, %s, %s or %s, or the format parameter",
+			err, r.Header.Get("Accept"), wire.MediaJSON, wire.MediaCSV, wire.MediaArrow, wire.MediaParquet))
 		return
 	}
 	if err != nil {
@@ -77,6 +78,13 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 		// Buffered: the IPC writer emits each small message and buffer separately, and
 		// unbuffered each would be its own chunk and syscall.
 		err = buffered(w, func(bw io.Writer) error { return writeArrow(bw, res, md) })
+	case wire.FormatParquet:
+		w.Header().Set("Content-Type", wire.MediaParquet)
+		err = buffered(w, func(bw io.Writer) error {
+			return artifact.WriteParquet(bw, res.Frame, artifact.ParquetOptions{
+				Codec: artifact.Zstd, Metadata: map[string]string{wire.ParquetMetadataKey: string(md)},
+			})
+		})
 	default:
 		w.Header().Set("Content-Type", wire.MediaJSON)
 		err = buffered(w, func(bw io.Writer) error { return wire.WriteBars(bw, res) })
@@ -153,12 +161,13 @@ func writeArrow(w io.Writer, res seamless.Result, md []byte) error {
 
 // formatOfMedia maps Accept media types to formats.
 var formatOfMedia = map[string]string{
-	wire.MediaJSON:  wire.FormatJSON,
-	wire.MediaCSV:   wire.FormatCSV,
-	wire.MediaArrow: wire.FormatArrow,
-	"*/*":           wire.FormatJSON,
-	"application/*": wire.FormatJSON,
-	"text/*":        wire.FormatCSV,
+	wire.MediaJSON:    wire.FormatJSON,
+	wire.MediaCSV:     wire.FormatCSV,
+	wire.MediaArrow:   wire.FormatArrow,
+	wire.MediaParquet: wire.FormatParquet,
+	"*/*":             wire.FormatJSON,
+	"application/*":   wire.FormatJSON,
+	"text/*":          wire.FormatCSV,
 }
 
 var errNotAcceptable = errors.New("no supported media type accepted")
@@ -167,8 +176,8 @@ var errNotAcceptable = errors.New("no supported media type accepted")
 // Accept header's most preferred supported type, else JSON.
 func negotiate(param, accept string) (string, error) {
 	if param != "" {
-		if param != wire.FormatJSON && param != wire.FormatCSV && param != wire.FormatArrow {
-			return "", &seamless.RequestError{Field: "format", Message: fmt.Sprintf("unknown format %q (want json, csv or arrow)", param)}
+		if param != wire.FormatJSON && param != wire.FormatCSV && param != wire.FormatArrow && param != wire.FormatParquet {
+			return "", &seamless.RequestError{Field: "format", Message: fmt.Sprintf("unknown format %q (want json, csv, arrow or parquet)", param)}
 		}
 		return param, nil
 	}

@@ -27,6 +27,8 @@ const (
 	MediaJSON  = "application/json"
 	MediaCSV   = "text/csv"
 	MediaArrow = "application/vnd.apache.arrow.stream"
+	// MediaParquet is the type the Apache Parquet project registered.
+	MediaParquet = "application/vnd.apache.parquet"
 )
 
 // Formats of /v1/bars, the values of its format parameter.
@@ -34,6 +36,10 @@ const (
 	FormatJSON  = "json"
 	FormatCSV   = "csv"
 	FormatArrow = "arrow"
+	// FormatParquet is one Parquet file (zstd), metadata in its footer under
+	// ParquetMetadataKey. Unlike the others it cannot stream: a reader needs the
+	// footer, so the server builds the whole file before sending it.
+	FormatParquet = "parquet"
 )
 
 // APIVersion is the version of this HTTP API that GET /healthz reports as
@@ -64,6 +70,10 @@ const MetadataHeader = "X-Seamless-Metadata"
 // ArrowMetadataKey is the Arrow schema metadata key holding the metadata JSON of an
 // Arrow response.
 const ArrowMetadataKey = "seamless.metadata"
+
+// ParquetMetadataKey is the key-value metadata key (in the file footer) holding the
+// metadata JSON of a Parquet response.
+const ParquetMetadataKey = "seamless.metadata"
 
 // WriteBars writes the bars document {"metadata":{…},"data":{…}} followed by a
 // newline: the CLI's `fetch --format json` output byte for byte. The frame's own
