@@ -12,20 +12,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/artifact"
 	"github.com/seamless-data/seamless/internal/csvio"
 	"github.com/seamless-data/seamless/internal/server/wire"
 )
-
-// arrowBatchRows is the size of the record batches of an Arrow response: small enough
-// for a reader to start on the first batch while the rest streams, large enough that
-// the per-batch framing is noise.
-const arrowBatchRows = 64 << 10
 
 // bars serves GET /v1/bars.
 func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +69,7 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", wire.MediaArrow)
 		// Buffered: the IPC writer emits each small message and buffer separately, and
 		// unbuffered each would be its own chunk and syscall.
-		err = buffered(w, func(bw io.Writer) error { return writeArrow(bw, res, md) })
+		err = buffered(w, func(bw io.Writer) error { return wire.WriteArrow(bw, res, md) })
 	case wire.FormatParquet:
 		w.Header().Set("Content-Type", wire.MediaParquet)
 		err = buffered(w, func(bw io.Writer) error {
@@ -127,36 +119,6 @@ type sink struct {
 func (s *sink) Write(p []byte) (int, error) {
 	s.wrote = true
 	return s.w.Write(p)
-}
-
-// writeArrow streams the frame as an Arrow IPC stream whose schema metadata holds the
-// metadata JSON. The record shares the frame's memory; the frame outlives it.
-func writeArrow(w io.Writer, res seamless.Result, md []byte) error {
-	meta := arrow.NewMetadata([]string{wire.ArrowMetadataKey}, []string{string(md)})
-	rec, err := res.Frame.ToArrow(memory.DefaultAllocator, &meta)
-	if err != nil {
-		return err
-	}
-	defer rec.Release()
-	iw := ipc.NewWriter(w, ipc.WithSchema(rec.Schema()))
-	n := rec.NumRows()
-	if n <= arrowBatchRows { // one batch: the record itself
-		if err := iw.Write(rec); err != nil {
-			iw.Close()
-			return err
-		}
-		return iw.Close()
-	}
-	for i := int64(0); i < n; i += arrowBatchRows {
-		batch := rec.NewSlice(i, min(i+arrowBatchRows, n))
-		err := iw.Write(batch)
-		batch.Release()
-		if err != nil {
-			iw.Close()
-			return err
-		}
-	}
-	return iw.Close()
 }
 
 // formatOfMedia maps Accept media types to formats.

@@ -17,6 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
@@ -98,6 +102,42 @@ func WriteBars(w io.Writer, res seamless.Result) error {
 		}
 	}
 	return nil
+}
+
+// ArrowBatchRows is the size of the record batches of an Arrow response: small enough
+// for a reader to start on the first batch while the rest streams, large enough that
+// the per-batch framing is noise.
+const ArrowBatchRows = 64 << 10
+
+// WriteArrow writes the frame as an Arrow IPC stream whose schema metadata holds the
+// metadata JSON md under ArrowMetadataKey, in record batches of ArrowBatchRows. The
+// record shares the frame's memory; the frame outlives it.
+func WriteArrow(w io.Writer, res seamless.Result, md []byte) error {
+	meta := arrow.NewMetadata([]string{ArrowMetadataKey}, []string{string(md)})
+	rec, err := res.Frame.ToArrow(memory.DefaultAllocator, &meta)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	iw := ipc.NewWriter(w, ipc.WithSchema(rec.Schema()))
+	n := rec.NumRows()
+	if n <= ArrowBatchRows { // one batch: the record itself
+		if err := iw.Write(rec); err != nil {
+			iw.Close()
+			return err
+		}
+		return iw.Close()
+	}
+	for i := int64(0); i < n; i += ArrowBatchRows {
+		batch := rec.NewSlice(i, min(i+ArrowBatchRows, n))
+		err := iw.Write(batch)
+		batch.Release()
+		if err != nil {
+			iw.Close()
+			return err
+		}
+	}
+	return iw.Close()
 }
 
 // ReadBars decodes a bars document. Column types come from the standard schema of the
