@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 
-
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/artifact"
 	"github.com/seamless-data/seamless/internal/csvio"
