@@ -121,10 +121,11 @@ func errorf(err error, node, fp, format string, args ...any) error {
 // common file systems).
 const maxNodeComponent = 255
 
-// nodeComponent is the node id as one path component: bytes outside [A-Za-z0-9_-]
+// NodeComponent is the node id as one path component: bytes outside [A-Za-z0-9_-]
 // become %XX, so the result has no '/', '.' or NUL and is never "", "." or "..", and
-// distinct ids give distinct components.
-func nodeComponent(nodeID string) (string, error) {
+// distinct ids give distinct components. It is also the partition value of exports
+// (node=<NodeComponent>), which Hive-style readers percent-decode back to the id.
+func NodeComponent(nodeID string) (string, error) {
 	if nodeID == "" {
 		return "", errorf(ErrInvalid, nodeID, "", "empty node id")
 	}
@@ -179,7 +180,7 @@ type prepared struct {
 
 // prepare validates a and builds its manifest, with now as created_at.
 func prepare(a Artifact, now time.Time) (prepared, error) {
-	node, err := nodeComponent(a.NodeID)
+	node, err := NodeComponent(a.NodeID)
 	if err != nil {
 		return prepared{}, err
 	}

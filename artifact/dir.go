@@ -118,7 +118,7 @@ func (d *DirRegistrar) Get(ctx context.Context, nodeID, datasetFingerprint strin
 
 // List implements Registrar.
 func (d *DirRegistrar) List(ctx context.Context, nodeID string) ([]Manifest, error) {
-	node, err := nodeComponent(nodeID)
+	node, err := NodeComponent(nodeID)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (d *DirRegistrar) List(ctx context.Context, nodeID string) ([]Manifest, err
 }
 
 func (d *DirRegistrar) artifactDir(nodeID, fp string) (string, error) {
-	node, err := nodeComponent(nodeID)
+	node, err := NodeComponent(nodeID)
 	if err != nil {
 		return "", err
 	}

@@ -115,7 +115,7 @@ func (s *S3Registrar) Publish(ctx context.Context, a Artifact) (Manifest, error)
 
 // Get implements Registrar.
 func (s *S3Registrar) Get(ctx context.Context, nodeID, datasetFingerprint string) (Manifest, *frame.Frame, error) {
-	node, err := nodeComponent(nodeID)
+	node, err := NodeComponent(nodeID)
 	if err != nil {
 		return Manifest{}, nil, err
 	}
@@ -144,7 +144,7 @@ func (s *S3Registrar) Get(ctx context.Context, nodeID, datasetFingerprint string
 
 // List implements Registrar.
 func (s *S3Registrar) List(ctx context.Context, nodeID string) ([]Manifest, error) {
-	node, err := nodeComponent(nodeID)
+	node, err := NodeComponent(nodeID)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/seamless-data/seamless"
@@ -47,6 +48,12 @@ type Client struct {
 	token  string
 	format Format
 	poll   time.Duration
+
+	// checked is set once the server's api_version has been found compatible; until
+	// then every /v1 request checks it first (a failed check is not remembered, so a
+	// server that was down is checked again).
+	mu      sync.Mutex
+	checked bool
 }
 
 // Option configures a Client.
@@ -91,7 +98,38 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrTooManyRequests: the server is at its fetch or job limit; retry later.
 	ErrTooManyRequests = errors.New("too many requests")
+	// ErrIncompatibleServer: the server's /healthz reports an api_version whose major
+	// version is not wire.APIMajor (or none at all: a server older than API 1.0).
+	ErrIncompatibleServer = errors.New("incompatible server API version")
 )
+
+// Health returns the server's /healthz document.
+func (c *Client) Health(ctx context.Context) (wire.Health, error) {
+	var h wire.Health
+	err := c.getJSON(ctx, "/healthz", nil, &h)
+	return h, err
+}
+
+// checkVersion makes sure, once per client, that the server speaks this client's API
+// major version: a client talking to an incompatible server would misread its
+// documents rather than fail.
+func (c *Client) checkVersion(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.checked {
+		return nil
+	}
+	h, err := c.Health(ctx)
+	if err != nil {
+		return err
+	}
+	if !wire.CompatibleVersion(h.APIVersion) {
+		return fmt.Errorf("seamless client: %s/healthz reports api_version %q, this client speaks %s.x: %w",
+			c.base, h.APIVersion, wire.APIMajor, ErrIncompatibleServer)
+	}
+	c.checked = true
+	return nil
+}
 
 // Error is an error response whose code has no typed error in package seamless.
 type Error struct {
@@ -129,6 +167,11 @@ func errorOf(status int, body wire.ErrorBody) error {
 // do sends a request and returns the response when its status is wantStatus; any
 // other status is decoded as an error document.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.Reader, accept string, wantStatus int) (*http.Response, error) {
+	if strings.HasPrefix(path, "/v1/") {
+		if err := c.checkVersion(ctx); err != nil {
+			return nil, err
+		}
+	}
 	u := *c.base
 	u.Path += path
 	u.RawQuery = query.Encode()

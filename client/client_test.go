@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -213,5 +215,40 @@ func TestCoverageSeriesBackfill(t *testing.T) {
 	}
 	if err := newClient(t, e, client.WithHTTPClient(&http.Client{Timeout: time.Second})).Ready(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIncompatibleServer: a server whose /healthz names another major API version, or
+// none (a server older than api_version), is refused before the first /v1 request is
+// sent; a compatible minor version is accepted.
+func TestIncompatibleServer(t *testing.T) {
+	for _, tc := range []struct {
+		health string
+		ok     bool
+	}{
+		{`{"status":"ok","api_version":"2.0"}`, false},
+		{`{"status":"ok"}`, false},
+		{`{"status":"ok","api_version":"1.7"}`, true},
+	} {
+		var bars int
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, tc.health) })
+		mux.HandleFunc("GET /v1/coverage", func(w http.ResponseWriter, _ *http.Request) {
+			bars++
+			fmt.Fprint(w, `{"node_id":"ohlcv:demo:BTC-USD:1m","interval":60,"ranges":[]}`)
+		})
+		srv := httptest.NewServer(mux)
+		c, err := client.New(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Coverage(context.Background(), node, 60)
+		srv.Close()
+		if tc.ok != (err == nil) || !tc.ok && !errors.Is(err, client.ErrIncompatibleServer) {
+			t.Errorf("%s: %v", tc.health, err)
+		}
+		if !tc.ok && bars != 0 {
+			t.Errorf("%s: the /v1 request was sent to an incompatible server", tc.health)
+		}
 	}
 }

@@ -105,6 +105,8 @@ type LeaseView struct {
 type Handler struct {
 	c   seamless.Coordinator
 	mux *http.ServeMux
+	// routes are the patterns of mux, in registration order (Routes).
+	routes []string
 
 	mu    sync.Mutex
 	ended map[string]float64 // last completion ratio per key, at most MaxRemembered
@@ -115,18 +117,28 @@ type Handler struct {
 // NewHandler returns the lease API over c.
 func NewHandler(c seamless.Coordinator) *Handler {
 	h := &Handler{c: c, mux: http.NewServeMux(), ended: map[string]float64{}}
-	h.mux.HandleFunc("POST /v1/leases/claim", h.claim)
-	h.mux.HandleFunc("POST /v1/leases/renew", h.renew)
-	h.mux.HandleFunc("POST /v1/leases/complete", h.complete)
-	h.mux.HandleFunc("POST /v1/leases/fail", h.fail)
-	h.mux.HandleFunc("GET /v1/leases", h.list)
-	h.mux.HandleFunc("GET /v1/leases/wait", h.wait)
-	h.mux.HandleFunc("POST /v1/leases/release", h.release)
-	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	h.handle("POST /v1/leases/claim", h.claim)
+	h.handle("POST /v1/leases/renew", h.renew)
+	h.handle("POST /v1/leases/complete", h.complete)
+	h.handle("POST /v1/leases/fail", h.fail)
+	h.handle("GET /v1/leases", h.list)
+	h.handle("GET /v1/leases/wait", h.wait)
+	h.handle("POST /v1/leases/release", h.release)
+	h.handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	return h
 }
+
+func (h *Handler) handle(pattern string, f http.HandlerFunc) {
+	h.mux.HandleFunc(pattern, f)
+	h.routes = append(h.routes, pattern)
+}
+
+// Routes lists the handler's route patterns ("METHOD /path"), so that a server
+// mounting it under a prefix can list every route it answers (api/openapi.yaml is
+// checked against that list).
+func (h *Handler) Routes() []string { return append([]string(nil), h.routes...) }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 

@@ -56,8 +56,11 @@ func newFetchCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			jsonOut := format == "json"
 			req, err := func() (seamless.Request, error) {
-				if format != "table" && format != "csv" && format != "json" {
-					return seamless.Request{}, &seamless.RequestError{Field: "format", Message: fmt.Sprintf("unknown format %q (want table, csv or json)", format)}
+				if format != "table" && format != "csv" && format != "json" && format != "parquet" {
+					return seamless.Request{}, &seamless.RequestError{Field: "format", Message: fmt.Sprintf("unknown format %q (want table, csv, json or parquet)", format)}
+				}
+				if format == "parquet" && output == "" {
+					return seamless.Request{}, &seamless.RequestError{Field: "output", Message: "--format parquet writes a file: give --output"}
 				}
 				if err := series.check(); err != nil {
 					return seamless.Request{}, err
@@ -106,7 +109,7 @@ func newFetchCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&end, "end", "", "range end, exclusive: epoch seconds or RFC 3339 (required)")
 	cmd.Flags().StringVar(&strategy, "strategy", "seamless", "seamless | fail_fast | auto_backfill | partial_fill")
 	cmd.Flags().BoolVar(&partialOK, "partial-ok", false, "return what is available instead of failing on missing data")
-	cmd.Flags().StringVar(&format, "format", "table", "table | csv | json")
+	cmd.Flags().StringVar(&format, "format", "table", "table | csv | json | parquet (needs --output)")
 	cmd.Flags().StringVar(&output, "output", "", "write to this file instead of stdout")
 	cmd.Flags().StringVar(&serverURL, "server", "", "fetch through this Seamless server (e.g. http://127.0.0.1:8080) instead of the local store; token from SEAMLESS_API_TOKEN")
 	return cmd
@@ -143,6 +146,8 @@ func render(w io.Writer, format string, res seamless.Result) error {
 		return wire.WriteBars(w, res)
 	case "csv":
 		return csvio.Write(w, res.Frame)
+	case "parquet":
+		return writeParquet(w, res)
 	}
 	return renderTable(w, res)
 }

@@ -12,27 +12,19 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/artifact"
 	"github.com/seamless-data/seamless/internal/csvio"
 	"github.com/seamless-data/seamless/internal/server/wire"
 )
-
-// arrowBatchRows is the size of the record batches of an Arrow response: small enough
-// for a reader to start on the first batch while the rest streams, large enough that
-// the per-batch framing is noise.
-const arrowBatchRows = 64 << 10
 
 // bars serves GET /v1/bars.
 func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	format, err := negotiate(q.Get("format"), r.Header.Get("Accept"))
 	if errors.Is(err, errNotAcceptable) {
-		writeError(w, wire.NewError(wire.CodeNotAcceptable, "%v: Accept %q; use %s, %s or %s, or the format parameter",
-			err, r.Header.Get("Accept"), wire.MediaJSON, wire.MediaCSV, wire.MediaArrow))
+		writeError(w, wire.NewError(wire.CodeNotAcceptable, "%v: Accept %q; use %s, %s, %s or %s, or the format parameter",
+			err, r.Header.Get("Accept"), wire.MediaJSON, wire.MediaCSV, wire.MediaArrow, wire.MediaParquet))
 		return
 	}
 	if err != nil {
@@ -76,7 +68,14 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", wire.MediaArrow)
 		// Buffered: the IPC writer emits each small message and buffer separately, and
 		// unbuffered each would be its own chunk and syscall.
-		err = buffered(w, func(bw io.Writer) error { return writeArrow(bw, res, md) })
+		err = buffered(w, func(bw io.Writer) error { return wire.WriteArrow(bw, res, md) })
+	case wire.FormatParquet:
+		w.Header().Set("Content-Type", wire.MediaParquet)
+		err = buffered(w, func(bw io.Writer) error {
+			return artifact.WriteParquet(bw, res.Frame, artifact.ParquetOptions{
+				Codec: artifact.Zstd, Metadata: map[string]string{wire.ParquetMetadataKey: string(md)},
+			})
+		})
 	default:
 		w.Header().Set("Content-Type", wire.MediaJSON)
 		err = buffered(w, func(bw io.Writer) error { return wire.WriteBars(bw, res) })
@@ -121,44 +120,15 @@ func (s *sink) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// writeArrow streams the frame as an Arrow IPC stream whose schema metadata holds the
-// metadata JSON. The record shares the frame's memory; the frame outlives it.
-func writeArrow(w io.Writer, res seamless.Result, md []byte) error {
-	meta := arrow.NewMetadata([]string{wire.ArrowMetadataKey}, []string{string(md)})
-	rec, err := res.Frame.ToArrow(memory.DefaultAllocator, &meta)
-	if err != nil {
-		return err
-	}
-	defer rec.Release()
-	iw := ipc.NewWriter(w, ipc.WithSchema(rec.Schema()))
-	n := rec.NumRows()
-	if n <= arrowBatchRows { // one batch: the record itself
-		if err := iw.Write(rec); err != nil {
-			iw.Close()
-			return err
-		}
-		return iw.Close()
-	}
-	for i := int64(0); i < n; i += arrowBatchRows {
-		batch := rec.NewSlice(i, min(i+arrowBatchRows, n))
-		err := iw.Write(batch)
-		batch.Release()
-		if err != nil {
-			iw.Close()
-			return err
-		}
-	}
-	return iw.Close()
-}
-
 // formatOfMedia maps Accept media types to formats.
 var formatOfMedia = map[string]string{
-	wire.MediaJSON:  wire.FormatJSON,
-	wire.MediaCSV:   wire.FormatCSV,
-	wire.MediaArrow: wire.FormatArrow,
-	"*/*":           wire.FormatJSON,
-	"application/*": wire.FormatJSON,
-	"text/*":        wire.FormatCSV,
+	wire.MediaJSON:    wire.FormatJSON,
+	wire.MediaCSV:     wire.FormatCSV,
+	wire.MediaArrow:   wire.FormatArrow,
+	wire.MediaParquet: wire.FormatParquet,
+	"*/*":             wire.FormatJSON,
+	"application/*":   wire.FormatJSON,
+	"text/*":          wire.FormatCSV,
 }
 
 var errNotAcceptable = errors.New("no supported media type accepted")
@@ -167,8 +137,8 @@ var errNotAcceptable = errors.New("no supported media type accepted")
 // Accept header's most preferred supported type, else JSON.
 func negotiate(param, accept string) (string, error) {
 	if param != "" {
-		if param != wire.FormatJSON && param != wire.FormatCSV && param != wire.FormatArrow {
-			return "", &seamless.RequestError{Field: "format", Message: fmt.Sprintf("unknown format %q (want json, csv or arrow)", param)}
+		if param != wire.FormatJSON && param != wire.FormatCSV && param != wire.FormatArrow && param != wire.FormatParquet {
+			return "", &seamless.RequestError{Field: "format", Message: fmt.Sprintf("unknown format %q (want json, csv, arrow or parquet)", param)}
 		}
 		return param, nil
 	}

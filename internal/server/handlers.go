@@ -92,9 +92,10 @@ func (s *Server) backfillJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, job)
 }
 
-// healthz is liveness: the process answers.
+// healthz is liveness: the process answers. It also names the API version, which
+// clients check before their first request.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, wire.Health{Status: "ok", APIVersion: wire.APIVersion})
 }
 
 // readyzTimeout bounds the dependency probes of /readyz.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"go.opentelemetry.io/otel/propagation"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,6 +23,7 @@ func (s *Server) routes() http.Handler {
 			handler = newAuthenticator(s.cfg.Tokens).require(handler)
 		}
 		mux.Handle(pattern, handler)
+		s.addRoute(pattern)
 	}
 	v1("GET /v1/bars", s.cfg.BarsTimeout, s.bars)
 	v1("GET /v1/coverage", s.cfg.RouteTimeout, s.coverage)
@@ -34,12 +36,34 @@ func (s *Server) routes() http.Handler {
 			handler = newAuthenticator(s.cfg.Tokens).require(handler)
 		}
 		mux.Handle(m.Pattern, handler)
+		// A handler mounted under a prefix that lists its own routes is listed by them.
+		if lister, ok := m.Handler.(interface{ Routes() []string }); ok {
+			for _, r := range lister.Routes() {
+				s.addRoute(r)
+			}
+		} else {
+			s.addRoute(m.Pattern)
+		}
 	}
-	mux.Handle("GET /healthz", withDeadline(s.cfg.RouteTimeout, http.HandlerFunc(s.healthz)))
-	mux.Handle("GET /readyz", withDeadline(s.cfg.RouteTimeout, http.HandlerFunc(s.readyz)))
-	mux.Handle("GET /metrics", withDeadline(s.cfg.RouteTimeout, s.metrics.handler()))
+	for pattern, h := range map[string]http.Handler{
+		"GET /healthz": http.HandlerFunc(s.healthz), "GET /readyz": http.HandlerFunc(s.readyz), "GET /metrics": s.metrics.handler(),
+	} {
+		mux.Handle(pattern, withDeadline(s.cfg.RouteTimeout, h))
+		s.addRoute(pattern)
+	}
 	return s.instrument(mux)
 }
+
+func (s *Server) addRoute(pattern string) {
+	if !slices.Contains(s.routeList, pattern) {
+		s.routeList = append(s.routeList, pattern)
+	}
+}
+
+// Routes lists every route the server answers, "METHOD /path" as ServeMux patterns
+// (mounted handlers that list their routes are expanded), sorted. api/openapi.yaml is
+// checked against it.
+func (s *Server) Routes() []string { return slices.Sorted(slices.Values(s.routeList)) }
 
 // withDeadline bounds a route: its context ends and its writes fail after d. The
 // write deadline is set per route (http.ResponseController) instead of through a

@@ -113,6 +113,8 @@ type Server struct {
 	// inflight counts handlers running, so that a forced shutdown can still wait for
 	// them to notice their cancelled context before the Provider is closed.
 	inflight sync.WaitGroup
+	// routeList is every route pattern routes() registered (Routes).
+	routeList []string
 }
 
 // New builds a Server.

@@ -58,6 +58,8 @@ type handler struct {
 	reg  *sr.Registry
 	opts Options
 	mux  *http.ServeMux
+	// routes are the patterns of mux, in registration order (Routes).
+	routes []string
 }
 
 // New returns the handler of the routes above over reg.
@@ -69,21 +71,30 @@ func New(reg *sr.Registry, opts Options) http.Handler {
 		opts.MaxBodyBytes = 1 << 20
 	}
 	h := &handler{reg: reg, opts: opts, mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST /subjects/{subject}/versions", h.register)
-	h.mux.HandleFunc("GET /subjects", h.subjects)
-	h.mux.HandleFunc("GET /subjects/{subject}/versions", subjectRead(h.reg.Versions, nil))
-	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}", h.version)
-	h.mux.HandleFunc("GET /schemas/ids/{id}", h.schemaByID)
-	h.mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/latest", h.compatibility)
-	h.mux.HandleFunc("GET /config/{subject}", subjectRead(h.reg.Compatibility, func(l sr.Level) any { return ConfigBody{Compatibility: l, CompatibilityLevel: l} }))
-	h.mux.HandleFunc("PUT /config/{subject}", h.putConfig)
-	h.mux.HandleFunc("GET /v1/schema/mode/{subject}", subjectRead(h.reg.Status, nil))
-	h.mux.HandleFunc("PUT /v1/schema/mode/{subject}", h.putMode)
-	h.mux.HandleFunc("POST /v1/schema/promote/{subject}", h.promote)
-	h.mux.HandleFunc("GET /v1/schema/audit", h.audit)
-	h.mux.HandleFunc("GET /v1/schema/audit/verify", h.verify)
+	h.handle("POST /subjects/{subject}/versions", h.register)
+	h.handle("GET /subjects", h.subjects)
+	h.handle("GET /subjects/{subject}/versions", subjectRead(h.reg.Versions, nil))
+	h.handle("GET /subjects/{subject}/versions/{version}", h.version)
+	h.handle("GET /schemas/ids/{id}", h.schemaByID)
+	h.handle("POST /compatibility/subjects/{subject}/versions/latest", h.compatibility)
+	h.handle("GET /config/{subject}", subjectRead(h.reg.Compatibility, func(l sr.Level) any { return ConfigBody{Compatibility: l, CompatibilityLevel: l} }))
+	h.handle("PUT /config/{subject}", h.putConfig)
+	h.handle("GET /v1/schema/mode/{subject}", subjectRead(h.reg.Status, nil))
+	h.handle("PUT /v1/schema/mode/{subject}", h.putMode)
+	h.handle("POST /v1/schema/promote/{subject}", h.promote)
+	h.handle("GET /v1/schema/audit", h.audit)
+	h.handle("GET /v1/schema/audit/verify", h.verify)
 	return h
 }
+
+func (h *handler) handle(pattern string, f http.HandlerFunc) {
+	h.mux.HandleFunc(pattern, f)
+	h.routes = append(h.routes, pattern)
+}
+
+// Routes lists the handler's route patterns ("METHOD /path"), so that a server
+// mounting it under the prefixes of Patterns can list every route it answers.
+func (h *handler) Routes() []string { return append([]string(nil), h.routes...) }
 
 // Patterns lists the handler's route patterns, for mounting it on another mux.
 var Patterns = []string{

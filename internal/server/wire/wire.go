@@ -14,7 +14,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/frame"
@@ -26,6 +31,8 @@ const (
 	MediaJSON  = "application/json"
 	MediaCSV   = "text/csv"
 	MediaArrow = "application/vnd.apache.arrow.stream"
+	// MediaParquet is the type the Apache Parquet project registered.
+	MediaParquet = "application/vnd.apache.parquet"
 )
 
 // Formats of /v1/bars, the values of its format parameter.
@@ -33,7 +40,33 @@ const (
 	FormatJSON  = "json"
 	FormatCSV   = "csv"
 	FormatArrow = "arrow"
+	// FormatParquet is one Parquet file (zstd), metadata in its footer under
+	// ParquetMetadataKey. Unlike the others it cannot stream: a reader needs the
+	// footer, so the server builds the whole file before sending it.
+	FormatParquet = "parquet"
 )
+
+// APIVersion is the version of this HTTP API that GET /healthz reports as
+// api_version, "MAJOR.MINOR". Clients refuse a server whose major version differs
+// from the one they were written for; a minor version only adds (routes, optional
+// parameters, document fields), so any minor of the same major is compatible.
+const APIVersion = "1.0"
+
+// APIMajor is the major part of APIVersion.
+const APIMajor = "1"
+
+// Health is the GET /healthz document.
+type Health struct {
+	Status     string `json:"status"`
+	APIVersion string `json:"api_version"`
+}
+
+// CompatibleVersion reports whether a server reporting api_version v speaks this
+// package's major version.
+func CompatibleVersion(v string) bool {
+	major, _, _ := strings.Cut(v, ".")
+	return major == APIMajor
+}
 
 // MetadataHeader carries the metadata JSON of a CSV response.
 const MetadataHeader = "X-Seamless-Metadata"
@@ -41,6 +74,10 @@ const MetadataHeader = "X-Seamless-Metadata"
 // ArrowMetadataKey is the Arrow schema metadata key holding the metadata JSON of an
 // Arrow response.
 const ArrowMetadataKey = "seamless.metadata"
+
+// ParquetMetadataKey is the key-value metadata key (in the file footer) holding the
+// metadata JSON of a Parquet response.
+const ParquetMetadataKey = "seamless.metadata"
 
 // WriteBars writes the bars document {"metadata":{…},"data":{…}} followed by a
 // newline: the CLI's `fetch --format json` output byte for byte. The frame's own
@@ -65,6 +102,42 @@ func WriteBars(w io.Writer, res seamless.Result) error {
 		}
 	}
 	return nil
+}
+
+// ArrowBatchRows is the size of the record batches of an Arrow response: small enough
+// for a reader to start on the first batch while the rest streams, large enough that
+// the per-batch framing is noise.
+const ArrowBatchRows = 64 << 10
+
+// WriteArrow writes the frame as an Arrow IPC stream whose schema metadata holds the
+// metadata JSON md under ArrowMetadataKey, in record batches of ArrowBatchRows. The
+// record shares the frame's memory; the frame outlives it.
+func WriteArrow(w io.Writer, res seamless.Result, md []byte) error {
+	meta := arrow.NewMetadata([]string{ArrowMetadataKey}, []string{string(md)})
+	rec, err := res.Frame.ToArrow(memory.DefaultAllocator, &meta)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	iw := ipc.NewWriter(w, ipc.WithSchema(rec.Schema()))
+	n := rec.NumRows()
+	if n <= ArrowBatchRows { // one batch: the record itself
+		if err := iw.Write(rec); err != nil {
+			iw.Close()
+			return err
+		}
+		return iw.Close()
+	}
+	for i := int64(0); i < n; i += ArrowBatchRows {
+		batch := rec.NewSlice(i, min(i+ArrowBatchRows, n))
+		err := iw.Write(batch)
+		batch.Release()
+		if err != nil {
+			iw.Close()
+			return err
+		}
+	}
+	return iw.Close()
 }
 
 // ReadBars decodes a bars document. Column types come from the standard schema of the
