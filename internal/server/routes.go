@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"go.opentelemetry.io/otel/propagation"
 	"net/http"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/seamless-data/seamless/internal/server/wire"
 )
