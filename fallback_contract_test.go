@@ -3,10 +3,12 @@ package seamless_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/clock"
 	"github.com/seamless-data/seamless/coordinator/coordtest"
 )
 
@@ -72,4 +74,118 @@ func (c claimsDown) Fail(ctx context.Context, l seamless.Lease, reason string) e
 
 func (c claimsDown) Inspect(ctx context.Context) ([]seamless.LeaseInfo, error) {
 	return c.granted.Inspect(ctx)
+}
+
+// switchable is a primary that is down (every call refused) while down is set, else a
+// MemCoordinator. Its tokens count from 1 like the local guard's, as a fresh etcd's
+// revisions do, so the two sequences meet.
+type switchable struct {
+	mem  *seamless.MemCoordinator
+	down atomic.Bool
+}
+
+func (s *switchable) Claim(ctx context.Context, key string, ttl time.Duration) (seamless.Lease, error) {
+	if s.down.Load() {
+		return seamless.Lease{}, errPrimaryDown
+	}
+	return s.mem.Claim(ctx, key, ttl)
+}
+
+func (s *switchable) Renew(ctx context.Context, l seamless.Lease, ttl time.Duration) (seamless.Lease, error) {
+	if s.down.Load() {
+		return seamless.Lease{}, errPrimaryDown
+	}
+	return s.mem.Renew(ctx, l, ttl)
+}
+
+func (s *switchable) Complete(ctx context.Context, l seamless.Lease) error {
+	if s.down.Load() {
+		return errPrimaryDown
+	}
+	return s.mem.Complete(ctx, l)
+}
+
+func (s *switchable) Fail(ctx context.Context, l seamless.Lease, reason string) error {
+	if s.down.Load() {
+		return errPrimaryDown
+	}
+	return s.mem.Fail(ctx, l, reason)
+}
+
+func (s *switchable) Wait(ctx context.Context, key string) error {
+	if s.down.Load() {
+		return errPrimaryDown
+	}
+	return s.mem.Wait(ctx, key)
+}
+
+func (s *switchable) Inspect(ctx context.Context) ([]seamless.LeaseInfo, error) {
+	if s.down.Load() {
+		return nil, errPrimaryDown
+	}
+	return s.mem.Inspect(ctx)
+}
+
+// TestFallbackLateCallsOfLocalLeases: Renew, Complete and Fail of a lease the local
+// guard granted reach the local guard after the lease ended or expired, so the late
+// holder gets ErrLeaseLost. Once the lease was no longer the key's current local one
+// they used to go to the primary, and fail as unreachable while it was down. A lease
+// the primary grants later with the same key and token (the sequences are independent)
+// is the primary's.
+func TestFallbackLateCallsOfLocalLeases(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	primary := &switchable{mem: seamless.NewMemCoordinator(clk)}
+	primary.down.Store(true)
+	fb := seamless.NewFallbackCoordinator(primary, seamless.NewMemCoordinator(clk), time.Second, nil, seamless.FallbackOptions{Cooldown: -1})
+	lateCalls := func(what string, l seamless.Lease) {
+		t.Helper()
+		if _, err := fb.Renew(ctx, l, time.Minute); !errors.Is(err, seamless.ErrLeaseLost) {
+			t.Errorf("Renew of %s: %v; want ErrLeaseLost", what, err)
+		}
+		if err := fb.Complete(ctx, l); !errors.Is(err, seamless.ErrLeaseLost) {
+			t.Errorf("Complete of %s: %v; want ErrLeaseLost", what, err)
+		}
+		if err := fb.Fail(ctx, l, "late"); !errors.Is(err, seamless.ErrLeaseLost) {
+			t.Errorf("Fail of %s: %v; want ErrLeaseLost", what, err)
+		}
+	}
+	claim := func(key string) seamless.Lease {
+		t.Helper()
+		l, err := fb.Claim(ctx, key, time.Minute)
+		if err != nil {
+			t.Fatalf("Claim %s: %v", key, err)
+		}
+		return l
+	}
+
+	ended := claim("a")
+	if err := fb.Complete(ctx, ended); err != nil {
+		t.Fatal(err)
+	}
+	lateCalls("a completed local lease", ended)
+
+	expired := claim("b")
+	clk.Advance(2 * time.Minute)
+	current := claim("b") // the local guard again: the primary is still down
+	lateCalls("an expired local lease", expired)
+	if err := fb.Complete(ctx, current); err != nil {
+		t.Fatalf("Complete of the current local lease after the late calls: %v", err)
+	}
+
+	// The primary is back and grants "a" with the token the local guard gave it.
+	primary.down.Store(false)
+	remote := claim("a")
+	if remote.Token != ended.Token {
+		t.Fatalf("primary token %d, local token %d: the test needs them equal", remote.Token, ended.Token)
+	}
+	if _, err := fb.Renew(ctx, remote, time.Minute); err != nil {
+		t.Fatalf("Renew of the primary's lease: %v", err)
+	}
+	if err := fb.Complete(ctx, remote); err != nil {
+		t.Fatalf("Complete of the primary's lease: %v", err)
+	}
+	if held, _ := primary.mem.Inspect(ctx); len(held) != 0 {
+		t.Fatalf("the primary still holds %+v", held)
+	}
 }
