@@ -1,10 +1,13 @@
 package binancews_test
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/clock"
@@ -88,4 +91,29 @@ func (u *streamUpstream) Advance(t *testing.T, now time.Time) {
 		publish(grid.FloorAlign(now.Unix(), iv), false)
 	}
 	u.now = now
+}
+
+// TestCancelledSubscribeLeavesNoConnection: a subscription whose context ends while its
+// shard dials leaves no connection behind. net/http finishes a dial its request no
+// longer waits for and pools the connection; the feed's own client pooled it (an idle
+// TCP connection to Binance and its goroutines, for the transport's 90 s idle timeout)
+// until its transport stopped keeping idle connections. The race is narrow, so the
+// test subscribes many times.
+func TestCancelledSubscribeLeavesNoConnection(t *testing.T) {
+	fs := binancetest.NewStream(t)
+	feed, err := binancews.New(binancews.Options{BaseURL: fs.URL(), Seed: 1, ReadTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	for range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		ch, err := feed.Subscribe(ctx, btc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range ch {
+		}
+	}
 }
