@@ -35,7 +35,16 @@ type FallbackCoordinator struct {
 	log      *slog.Logger
 
 	mu          sync.Mutex
-	localTokens map[string]uint64 // keys claimed locally → token
+	localTokens map[string]uint64 // keys held locally → token
+	// localGranted is every lease the local guard granted, kept after it ends: a late
+	// Renew, Complete or Fail of one (ended already, or expired and claimed again) must
+	// reach the local guard, which answers ErrLeaseLost; sent to the primary it failed
+	// as unreachable while the primary was down. One entry per local claim, and local
+	// claims are made only while the primary is down. The two token sequences are
+	// independent, so the primary may grant a key with a token the local guard gave it
+	// before: that grant removes the entry, as the primary's live lease must keep
+	// reaching the primary.
+	localGranted map[localGrant]struct{}
 	// The breaker: tripped after a primary call failed as unreachable, open (the
 	// primary skipped) until openUntil, then half-open: one probe Claim at a time.
 	tripped   bool
@@ -83,7 +92,14 @@ func NewFallbackCoordinator(primary Coordinator, local *MemCoordinator, timeout 
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	return &FallbackCoordinator{primary: primary, local: local, timeout: timeout, cooldown: o.Cooldown, clock: o.Clock, log: log, localTokens: map[string]uint64{}}
+	return &FallbackCoordinator{primary: primary, local: local, timeout: timeout, cooldown: o.Cooldown, clock: o.Clock, log: log,
+		localTokens: map[string]uint64{}, localGranted: map[localGrant]struct{}{}}
+}
+
+// localGrant names a lease the local guard granted.
+type localGrant struct {
+	key   string
+	token uint64
 }
 
 // Fallbacks is how many calls fell back to the local guard.
@@ -166,11 +182,12 @@ func (f *FallbackCoordinator) fellBack(op, key string, err error, loud bool) {
 	}
 }
 
+// isLocal reports whether the local guard granted l (see localGranted).
 func (f *FallbackCoordinator) isLocal(l Lease) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	tok, ok := f.localTokens[l.Key]
-	return ok && tok == l.Token
+	_, ok := f.localGranted[localGrant{l.Key, l.Token}]
+	return ok
 }
 
 // Claim implements Coordinator.
@@ -181,6 +198,11 @@ func (f *FallbackCoordinator) Claim(ctx context.Context, key string, ttl time.Du
 		l, err := f.primary.Claim(cctx, key, ttl)
 		cancel()
 		if !f.settle(ctx, "claim", key, err, probe) {
+			if err == nil {
+				f.mu.Lock()
+				delete(f.localGranted, localGrant{key, l.Token})
+				f.mu.Unlock()
+			}
 			return l, err
 		}
 	} else {
@@ -190,6 +212,7 @@ func (f *FallbackCoordinator) Claim(ctx context.Context, key string, ttl time.Du
 	if err == nil {
 		f.mu.Lock()
 		f.localTokens[key] = l.Token
+		f.localGranted[localGrant{key, l.Token}] = struct{}{}
 		f.mu.Unlock()
 	}
 	return l, err
@@ -212,7 +235,10 @@ func (f *FallbackCoordinator) Renew(ctx context.Context, l Lease, ttl time.Durat
 func (f *FallbackCoordinator) end(ctx context.Context, l Lease, do func(context.Context, Coordinator) error) error {
 	if f.isLocal(l) {
 		f.mu.Lock()
-		delete(f.localTokens, l.Key)
+		// A late end of an older local lease leaves the current holder's entry.
+		if f.localTokens[l.Key] == l.Token {
+			delete(f.localTokens, l.Key)
+		}
 		f.mu.Unlock()
 		return do(ctx, f.local)
 	}

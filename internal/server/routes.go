@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"go.opentelemetry.io/otel/propagation"
 	"net/http"
 	"slices"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/seamless-data/seamless/internal/server/wire"
 )

@@ -132,7 +132,11 @@ type Options struct {
 	// BaseURL is Binance's raw-stream endpoint, ending in /ws, or its combined-stream
 	// endpoint, ending in /stream; the feed connects to the latter, replacing a
 	// trailing /ws by /stream. Any other path is rejected.
-	BaseURL    string
+	BaseURL string
+	// HTTPClient makes the websocket handshakes. The default has a transport of its own
+	// that keeps no idle connections: a handshake is never reused, and net/http pools
+	// the connection of a dial its request stopped waiting for (a subscription that
+	// ended while its shard dialed), which would stay open, idle, for 90 s.
 	HTTPClient *http.Client
 	// Clock drives backoff and read timeouts (default clock.Real). Requests on a
 	// connection are paced on wall time, as Binance counts them.
@@ -224,7 +228,12 @@ func New(opts Options) (*Feed, error) {
 		return nil, fmt.Errorf("binancews: base URL %q: %w", opts.BaseURL, err)
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{}
+		tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			tr = dt.Clone() // its proxy, dial and TLS settings
+		}
+		tr.MaxIdleConnsPerHost = -1 // close, never pool, a connection left idle
+		opts.HTTPClient = &http.Client{Transport: tr}
 	}
 	if opts.MinBackoff == 0 {
 		opts.MinBackoff = DefaultMinBackoff

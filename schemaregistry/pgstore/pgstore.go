@@ -24,7 +24,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seamless-data/seamless/internal/pgmigrate"
-
 	"github.com/seamless-data/seamless/schemaregistry"
 )
 

@@ -63,8 +63,16 @@ func New(opts Options) (*Source, error) {
 	return &Source{opts: opts, rand: rand.New(rand.NewPCG(seed, ^seed))}, nil
 }
 
-// Fetch implements seamless.Fetcher: the bars of every grid point of s in r.
+// Fetch implements seamless.Fetcher: the bars of every grid point of s in r that have
+// closed by the clock's now. Like an exchange, the source does not serve the bar still
+// forming (its values are the live tier's, see demolive) nor bars of the future, which
+// would be stored as final if a caller asked for them.
 func (d *Source) Fetch(ctx context.Context, s seamless.Series, r grid.Range) (*frame.Frame, error) {
+	// Generating is quick enough never to wait on ctx; a cancelled caller still gets
+	// the error it is owed rather than bars it no longer wants.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	node, err := seamless.ParseNodeID(s.NodeID)
 	if err != nil {
 		return nil, seamless.Permanent(err)
@@ -88,7 +96,8 @@ func (d *Source) Fetch(ctx context.Context, s seamless.Series, r grid.Range) (*f
 			return nil, ErrInjected
 		}
 	}
-	return Bars(s.NodeID, s.Interval, r), nil
+	closed := grid.R(r.Start, seamless.ClosedEnd(d.opts.Clock.Now().Unix(), s.Interval))
+	return Bars(s.NodeID, s.Interval, r.Intersect(closed)), nil
 }
 
 // Bars returns the demo bars of node for every grid point in r. It is a pure function.

@@ -70,3 +70,28 @@ func TestErrorRateAndLatency(t *testing.T) {
 		t.Fatalf("trades node: %v", err)
 	}
 }
+
+// TestFetchClosedBarsOnly: Fetch serves the bars closed at the clock's now, never the
+// one forming or later ones, and answers a cancelled context with its error. It used to
+// generate every grid point of the range whatever the time, and to ignore ctx.
+func TestFetchClosedBarsOnly(t *testing.T) {
+	const base = 1_700_000_040   // a minute boundary
+	now := time.Unix(base+90, 0) // 30 s into the bar opening at base+60
+	s, err := New(Options{Clock: clock.NewFake(now), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := seamless.Series{NodeID: "ohlcv:demo:BTC-USD:1m", Interval: 60}
+	f, err := s.Fetch(context.Background(), series, grid.R(base-600, base+600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.Len(); n != 11 || f.TS[n-1] != base {
+		t.Fatalf("bars %v: want the 11 closed by now, the last opening at %d", f.TS, base)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Fetch(ctx, series, grid.R(0, 600)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Fetch with a cancelled context: %v", err)
+	}
+}

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/seamless-data/seamless/conformance"
 	"io"
 	"net/http"
 
 	"github.com/seamless-data/seamless"
+	"github.com/seamless-data/seamless/conformance"
 	"github.com/seamless-data/seamless/grid"
 )
 

@@ -1,8 +1,8 @@
 // Package binancetest has in-process stand-ins for Binance for tests outside package
 // binance. Server fakes the REST klines endpoint (GET /api/v3/klines): it speaks the
 // real wire format (arrays of 12 fields, prices as strings, startTime/endTime in ms,
-// inclusive endTime, limit ≤ 1000), serves deterministic bars, and records every page
-// requested. Stream fakes the combined-stream websocket endpoint (GET /stream) that
+// inclusive endTime, limit ≤ 1000), serves deterministic bars or the klines a test
+// sets, and records every page requested. Stream fakes the combined-stream websocket endpoint (GET /stream) that
 // live/binancews connects to.
 package binancetest
 
@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,10 +28,39 @@ type Server struct {
 	*httptest.Server
 	// Latency is slept before answering each page.
 	Latency time.Duration
+	// Stall, set before the first request, makes every request hang unanswered until
+	// the client gives up.
+	Stall bool
 
 	mu       sync.Mutex
 	pages    map[string]int // "SYMBOL interval startTime" → requests
 	requests []Request
+	// markets, once SetKlines was called, holds the only klines served, by
+	// "SYMBOL interval".
+	markets map[string][]Row
+}
+
+// Row is one kline a test sets: its open time in epoch milliseconds and its open,
+// high, low, close and volume, served as Binance's 8-decimal strings. Its close time
+// is served as Binance does, one interval after the open less 1 ms, whatever the
+// time: a kline still forming is served like a closed one, and only the client's
+// clock tells them apart.
+type Row struct {
+	OpenMS int64
+	Bar    [5]float64
+}
+
+// SetKlines makes the server hold exactly rows, sorted by OpenMS, for symbol (e.g.
+// BTCUSDT) at interval (e.g. 1m), in place of its deterministic bars. From the first
+// call on the server lists only the markets set: a symbol without klines answers
+// -1121 "Invalid symbol.", as Binance answers for one it does not list.
+func (s *Server) SetKlines(symbol, interval string, rows []Row) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.markets == nil {
+		s.markets = map[string][]Row{}
+	}
+	s.markets[symbol+" "+interval] = slices.Clone(rows)
 }
 
 // Request is one valid klines request, as received.
@@ -111,9 +141,29 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.pages[fmt.Sprintf("%s %s %d", symbol, tf, start)]++
 	s.requests = append(s.requests, Request{Symbol: symbol, Interval: tf, StartMS: start, EndMS: end, Limit: limit})
+	set, scripted := s.markets[symbol+" "+tf], s.markets != nil
+	listed := !scripted || s.listsSymbol(symbol)
 	s.mu.Unlock()
+	if s.Stall {
+		<-r.Context().Done()
+		return
+	}
 	if s.Latency > 0 {
 		time.Sleep(s.Latency)
+	}
+	if !listed {
+		apiError(w, -1121, "Invalid symbol.")
+		return
+	}
+	if scripted {
+		rows := [][]any{}
+		for _, k := range set {
+			if k.OpenMS >= start && k.OpenMS <= end && len(rows) < limit {
+				rows = append(rows, klineRow(k.OpenMS/1000, iv, k.Bar))
+			}
+		}
+		writeKlines(w, rows)
+		return
 	}
 	// endTime is inclusive in milliseconds; bars open at grid points in seconds.
 	from := grid.CeilAlign((start+999)/1000, iv)
@@ -125,9 +175,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if ts > now {
 			break
 		}
-		rows = append(rows, []any{ts * 1000, num(b[0]), num(b[1]), num(b[2]), num(b[3]), num(b[4]),
-			(ts+iv)*1000 - 1, "0", 10, "0", "0", "0"})
+		rows = append(rows, klineRow(ts, iv, b))
 	}
+	writeKlines(w, rows)
+}
+
+// listsSymbol reports whether SetKlines set symbol at any interval. s.mu is held.
+func (s *Server) listsSymbol(symbol string) bool {
+	for k := range s.markets {
+		if strings.HasPrefix(k, symbol+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// klineRow is the 12-field row of the kline opening at ts (s) of interval iv (s).
+func klineRow(ts, iv int64, b [5]float64) []any {
+	return []any{ts * 1000, num(b[0]), num(b[1]), num(b[2]), num(b[3]), num(b[4]),
+		(ts+iv)*1000 - 1, "0", 10, "0", "0", "0"}
+}
+
+func writeKlines(w http.ResponseWriter, rows [][]any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-MBX-USED-WEIGHT-1M", "2")
 	json.NewEncoder(w).Encode(rows)
