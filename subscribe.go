@@ -215,6 +215,7 @@ type Subscription struct {
 	done    <-chan struct{}
 	abandon func()
 	series  Series
+	start   string
 }
 
 // Events returns the subscription's events; the channel closes after the end event.
@@ -222,6 +223,10 @@ func (s *Subscription) Events() <-chan StreamEvent { return s.events }
 
 // Series is the series subscribed to.
 func (s *Subscription) Series() Series { return s.series }
+
+// Cursor is the cursor the subscription started at: resuming from it repeats the
+// whole subscription.
+func (s *Subscription) Cursor() string { return s.start }
 
 // Close ends the subscription and waits for it to stop. Events not read yet are
 // discarded; it is safe to call more than once and concurrently with reading. A
@@ -322,6 +327,7 @@ func (p *Provider) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscr
 	sub.out, sub.abandoned = out, abandoned
 	// Joined before the first page is read: see the package comment above.
 	sub.inbox = p.hubOf().Join(sub.rq.series, sub.opts.Inbox)
+	startCursor := stream.Cursor(sub.seam.Next) // read before the goroutine owns sub
 	go func() {
 		defer close(finished)
 		defer done()
@@ -334,7 +340,7 @@ func (p *Provider) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscr
 		span.SetAttributes(attribute.Int64("cursor.end", sub.seam.Next), attribute.Int64("bars", sub.delivered))
 	}()
 	var once sync.Once
-	return &Subscription{events: out, cancel: cancel, done: finished, series: sub.rq.series,
+	return &Subscription{events: out, cancel: cancel, done: finished, series: sub.rq.series, start: startCursor,
 		abandon: func() { once.Do(func() { close(abandoned) }) }}, nil
 }
 
