@@ -236,7 +236,11 @@ func subscribe(t *testing.T, e *servertest.LiveEnv, c *client.Client, req seamle
 			}
 		}
 	}()
-	return &events{ch: ch, clk: e.Clock}, func() { cancel(); <-done }
+	var clk *clock.Fake
+	if e != nil {
+		clk = e.Clock
+	}
+	return &events{ch: ch, clk: clk}, func() { cancel(); <-done }
 }
 
 // TestStreamWebSocketClient: the Go client's subscription over WebSocket, in Arrow and
