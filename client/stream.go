@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -166,11 +167,19 @@ type streamState struct {
 // arrived, and why the connection ended when Subscribe should reconnect.
 func (st *streamState) read(ctx context.Context, conn *websocket.Conn, arrow bool) (bool, error) {
 	delivered := false
+	size := 4 << 10 // the last message's size: the next buffer is made that large at once
 	for {
-		typ, msg, err := conn.Read(ctx)
+		typ, r, err := conn.Reader(ctx)
 		if err != nil {
 			return delivered, err
 		}
+		// A new buffer per message: the events' frames keep referring to it.
+		buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+		if _, err := buf.ReadFrom(r); err != nil {
+			return delivered, err
+		}
+		msg := buf.Bytes()
+		size = max(len(msg), 4<<10)
 		delivered = true
 		var w wire.StreamEvent
 		var ev seamless.StreamEvent

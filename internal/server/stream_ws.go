@@ -1,8 +1,10 @@
 package server
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +18,9 @@ import (
 
 // maxCommandBytes bounds a client's WebSocket message: commands are small.
 const maxCommandBytes = 64 << 10
+
+// arrowWriters pools the buffers Arrow messages are written through.
+var arrowWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
 // streamWebSocket serves a WebSocket stream connection: subscribe and unsubscribe
 // commands in, events out (JSON text messages; with format=arrow, bars as binary Arrow
@@ -333,9 +338,18 @@ func (ws *wsSession) write(ctx context.Context, ev seamless.StreamEvent) error {
 	defer ws.writeMu.Unlock()
 	var err error
 	if ws.arrow && ev.Type == seamless.EventBars {
-		var buf bytes.Buffer
-		if err = wire.WriteArrowEvent(&buf, ev); err == nil {
-			err = ws.conn.Write(ctx, websocket.MessageBinary, buf.Bytes())
+		// Streamed into the message through a buffer: a 65,536-bar page is 3 MiB, which
+		// is not worth assembling before the first frame goes out.
+		var mw io.WriteCloser
+		if mw, err = ws.conn.Writer(ctx, websocket.MessageBinary); err == nil {
+			bw := arrowWriters.Get().(*bufio.Writer)
+			bw.Reset(mw)
+			if err = wire.WriteArrowEvent(bw, ev); err == nil {
+				err = bw.Flush()
+			}
+			bw.Reset(nil)
+			arrowWriters.Put(bw)
+			err = errors.Join(err, mw.Close())
 		}
 	} else {
 		var data []byte
