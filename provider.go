@@ -51,6 +51,8 @@ type Config struct {
 	// Artifacts publishes artifact-backed responses; backtest and dryrun requests need
 	// it (nil: those domains are refused).
 	Artifacts ArtifactPublisher
+	// Subscriptions tunes Subscribe (subscribe.go).
+	Subscriptions SubscribeOptions
 }
 
 // Provider answers Fetch requests from storage and upstream sources. It is safe for
@@ -78,6 +80,7 @@ type Provider struct {
 	quality  *quality
 	life     *lifetime
 	asOf     asOfGate
+	subs     subscriptions
 }
 
 // A LeaseTTLPolicy is a Coordinator that says how long its leases should be claimed
@@ -108,7 +111,8 @@ func New(cfg Config) (*Provider, error) {
 	}
 	bcfg := cfg.Backfill.withDefaults()
 	p := &Provider{store: cfg.Store, sources: cfg.Sources, coord: cfg.Coordinator, maxBars: cfg.MaxBars,
-		clock: cfg.Clock, log: cfg.Logger, artifacts: cfg.Artifacts, live: cfg.Live, life: newLifetime()}
+		clock: cfg.Clock, log: cfg.Logger, artifacts: cfg.Artifacts, live: cfg.Live, life: newLifetime(),
+		subs: subscriptions{opts: cfg.Subscriptions}}
 	if p.clock == nil {
 		p.clock = clock.Real{}
 	}

@@ -124,7 +124,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &seamless.RequestError{Message: err.Error()}
 	})
-	root.AddCommand(newFetchCmd(g), newCoverageCmd(g), newBackfillCmd(g), newImportCmd(g), newServeCmd(g), newPresetsCmd(g), newCoordinatorCmd(g), newLeasesCmd(g), newHealthCmd(g), newReportsCmd(g), newSchemaCmd(g), newConfigCmd(g), newExportCmd(g))
+	root.AddCommand(newFetchCmd(g), newCoverageCmd(g), newBackfillCmd(g), newImportCmd(g), newServeCmd(g), newPresetsCmd(g), newCoordinatorCmd(g), newLeasesCmd(g), newHealthCmd(g), newReportsCmd(g), newSchemaCmd(g), newConfigCmd(g), newExportCmd(g), newTailCmd(g))
 	return root
 }
 

@@ -62,7 +62,13 @@ func (a *authenticator) check(r *http.Request) (string, bool) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(given)))
+	return a.match(strings.TrimSpace(given))
+}
+
+// match returns the name of the token given, or false: the check of a bearer token
+// however it arrived (a header, a WebSocket subprotocol or auth message).
+func (a *authenticator) match(given string) (string, bool) {
+	sum := sha256.Sum256([]byte(given))
 	match := -1
 	for i := range a.hashes {
 		if subtle.ConstantTimeCompare(sum[:], a.hashes[i][:]) == 1 {

@@ -31,6 +31,9 @@ func (s *Server) routes() http.Handler {
 	v1("GET /v1/series", s.cfg.RouteTimeout, s.series)
 	v1("POST /v1/backfill", s.cfg.RouteTimeout, s.startBackfill)
 	v1("GET /v1/backfill/{job_id}", s.cfg.RouteTimeout, s.backfillJob)
+	// Long-lived, with auth of its own (a browser's WebSocket cannot send the header).
+	mux.Handle("GET /v1/stream", http.HandlerFunc(s.stream))
+	s.addRoute("GET /v1/stream")
 	for _, m := range s.cfg.Mounts {
 		var handler http.Handler = withDeadline(s.cfg.RouteTimeout, m.Handler)
 		if len(s.cfg.Tokens) > 0 && !m.Public {

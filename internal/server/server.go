@@ -64,6 +64,8 @@ type Config struct {
 	// Mounts adds handlers of other components (the lease API, the schema registry)
 	// under the server's instrumentation, deadlines and, unless Public, its auth.
 	Mounts []Mount
+	// Stream sets the limits of GET /v1/stream (stream.go).
+	Stream StreamConfig
 }
 
 // Mount is an extra handler served at Pattern (a ServeMux pattern).
@@ -109,6 +111,7 @@ type Server struct {
 	jobs     *jobs
 	// fetches holds one token per /v1/bars request in progress.
 	fetches  chan struct{}
+	streams  *streams
 	draining atomic.Bool
 	// inflight counts handlers running, so that a forced shutdown can still wait for
 	// them to notice their cancelled context before the Provider is closed.
@@ -137,6 +140,9 @@ func New(cfg Config) (*Server, error) {
 		jobs:     newJobs(cfg.Provider, cfg.MaxBackfillJobs, cfg.MaxQueuedJobs, cfg.JobRetention, cfg.Clock, cfg.Logger),
 		fetches:  make(chan struct{}, cfg.MaxConcurrentFetches),
 	}
+	if s.streams, err = s.newStreams(); err != nil {
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -148,6 +154,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Close cancels background backfill jobs and waits for them to stop. Serve calls it.
 func (s *Server) Close() error {
 	s.draining.Store(true)
+	s.streams.shutdown()
 	s.jobs.close()
 	return nil
 }
@@ -164,6 +171,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(s.streams.shutdown) // streams end with a cursor; see stream.go
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	s.cfg.Logger.Info("seamless.http.serving", "addr", ln.Addr().String(), "auth", len(s.cfg.Tokens) > 0)
