@@ -115,3 +115,32 @@ func BenchmarkFetchCovered1000SLA(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkImport1MBars: Provider.Import of 1M bars into an empty embedded store, the
+// write path an import, a backfill chunk and a live bar share (conformance normalisation,
+// durable write, coverage, cache invalidation, ingest notification).
+func BenchmarkImport1MBars(b *testing.B) {
+	ctx := context.Background()
+	src, _ := demo.New(demo.Options{})
+	f, err := src.Fetch(ctx, seamless.Series{NodeID: node, Interval: iv}, benchRange)
+	if err != nil || f.Len() != benchBars {
+		b.Fatalf("%v, %d bars", err, f.Len())
+	}
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		p, st := openBench(b)
+		b.StartTimer()
+		t := time.Now()
+		err := p.Import(ctx, node, iv, benchRange, f)
+		total += time.Since(t)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		p.Close()
+		st.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(benchBars)*float64(b.N)/total.Seconds(), "bars/s")
+}
