@@ -14,6 +14,7 @@ from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .metadata import BackfillInfo, BackfillJob, Metadata, ReportRecord, SeriesInfo, TierCounts
 from ._times import to_epoch
+from .stream import Event, Subscription
 
 __version__ = "0.1.0"
 
@@ -28,4 +29,6 @@ __all__ = [
     "SeriesInfo",
     "ReportRecord",
     "to_epoch",
+    "Event",
+    "Subscription",
 ] + list(_errors_all)

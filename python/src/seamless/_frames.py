@@ -52,7 +52,11 @@ def decode_json(body: bytes, url: str) -> Tuple[Columns, Dict[str, Any]]:
         raise MalformedResponse("bars document is not JSON (truncated, or not from a Seamless server)", url=url, cause=e) from e
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict) or not isinstance(doc.get("metadata"), dict):
         raise MalformedResponse("bars document lacks its metadata or data object", url=url)
-    data = doc["data"]
+    return decode_columns(doc["data"], url), doc["metadata"]
+
+
+def decode_columns(data: Dict[str, Any], url: str) -> Columns:
+    """The ``data`` object of a JSON bars document (or stream event) as columns."""
     if "ts" not in data:
         raise MalformedResponse("bars document has no ts column", url=url)
     names = list(data)
@@ -71,7 +75,7 @@ def decode_json(body: bytes, url: str) -> Tuple[Columns, Dict[str, Any]]:
             cols[name] = np.asarray(values, dtype=np.float64) if None not in values else np.array([math.nan if v is None else v for v in values], dtype=np.float64)
         else:
             cols[name] = [math.nan if v is None else v for v in values] if None in values else values
-    return (names, cols), doc["metadata"]
+    return names, cols
 
 
 def decode_csv(body: bytes, header: Optional[str], url: str) -> Tuple[Columns, Dict[str, Any]]:

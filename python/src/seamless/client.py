@@ -28,6 +28,7 @@ from .errors import (
     error_class,
 )
 from .metadata import BackfillJob, Metadata, Range, ReportRecord, SeriesInfo
+from .stream import Subscription
 
 __all__ = ["Client", "FetchResult", "API_MAJOR"]
 
@@ -290,6 +291,83 @@ class Client:
         if not isinstance(items, list):
             raise MalformedResponse("reports document lacks the reports list", url=self.url + "/v1/reports")
         return [ReportRecord.from_dict(r, url=self.url + "/v1/reports") for r in items]
+
+    def subscribe(
+        self,
+        node: str,
+        interval: Optional[Any] = None,
+        start: Any = None,
+        *,
+        cursor: Optional[str] = None,
+        forming: bool = False,
+        strategy: Optional[str] = None,
+        partial_ok: bool = False,
+        sla: Optional[str] = None,
+        on_violation: Optional[str] = None,
+        min_coverage: Optional[float] = None,
+        max_lag_seconds: Optional[float] = None,
+        conformance: Optional[str] = None,
+        heartbeat_timeout: float = 45.0,
+        backoff: Tuple[float, float] = (0.1, 10.0),
+        max_reconnects: Optional[int] = None,
+        on_reconnect: Optional[Callable[[Optional[str], BaseException], None]] = None,
+        **budgets: int,
+    ) -> Subscription:
+        """A subscription to ``node`` over Server-Sent Events (docs/api.md, Streaming):
+        an iterator of :class:`~seamless.stream.Event` — the closed bars from ``start``
+        (omit it for live only), one ``caught_up``, then each bar as it closes.
+
+        ``cursor`` (an event's ``.cursor``) resumes after that event and wins over
+        ``start``. Broken connections, silence past ``heartbeat_timeout`` seconds and
+        server ends for ``slow_consumer`` or ``shutdown`` reconnect from the last cursor
+        with exponential ``backoff`` (first, cap; seconds), at most ``max_reconnects``
+        times (None: without limit); each bar is seen exactly once. An ``error`` event
+        raises its typed exception (with ``.cursor``); a refused request raises before
+        the first event. The other keywords are those of :meth:`fetch`, applied to every
+        history page and repair.
+
+            >>> for ev in client.subscribe("ohlcv:demo:BTC-USD:1m", start=time.time() - 3600):
+            ...     if ev.type == "bars":
+            ...         print(ev.frame.close.iloc[-1])
+        """
+        unknown = set(budgets) - set(_SLA_FIELDS)
+        if unknown:
+            raise TypeError(f"subscribe() got unexpected keyword arguments {sorted(unknown)}")
+        if strategy is not None and strategy not in _STRATEGIES:
+            raise _bad(f"unknown strategy {strategy!r} (want {', '.join(_STRATEGIES)})", "strategy")
+        if heartbeat_timeout <= 15:
+            raise ValueError(f"heartbeat_timeout {heartbeat_timeout}: want more than the server's 15 s heartbeat period")
+        if not (0 < backoff[0] <= backoff[1]):
+            raise ValueError(f"backoff {backoff!r}: want (first, cap) with 0 < first <= cap")
+        q: Dict[str, Any] = {"node_id": node, "interval": interval_of(node, interval), "format": "json"}
+        if start is not None:
+            q["start"] = to_epoch(start, "start")
+        if forming:
+            q["forming"] = "true"
+        if strategy:
+            q["strategy"] = strategy
+        if partial_ok:
+            q["partial_ok"] = "true"
+        for name, value in (
+            ("sla", sla),
+            ("on_violation", on_violation),
+            ("min_coverage", min_coverage),
+            ("max_lag_seconds", max_lag_seconds),
+            ("conformance", conformance),
+        ):
+            if value is not None:
+                q[name] = value
+        for name, value in budgets.items():
+            q[name] = int(value)
+        return Subscription(
+            self,
+            q,
+            cursor=cursor,
+            heartbeat_timeout=heartbeat_timeout,
+            backoff=backoff,
+            max_reconnects=max_reconnects,
+            on_reconnect=on_reconnect,
+        )
 
     # --- transport ------------------------------------------------------------------
 
