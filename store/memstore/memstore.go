@@ -1,6 +1,6 @@
 // Package memstore is the in-memory seamless.Store: the reference implementation of the
 // Store contract and the store tests use when they need no disk. It keeps each series as
-// one sorted frame plus its coverage set, behind a single RWMutex.
+// sorted, disjoint segments of bars plus its coverage set, behind a single RWMutex.
 package memstore
 
 import (
@@ -25,14 +25,26 @@ type Store struct {
 	series map[seamless.Series]*series
 }
 
-// series is one stored series. bars is sorted and unique by ts and owned by the store:
-// written frames are copied in and read frames copied out, so callers never share it.
+// series is one stored series. Its bars are segs: frames each sorted and unique by ts,
+// in ts order, none overlapping the next, each owned by the store (written frames are
+// copied in and read frames copied out, so callers never share one).
+//
+// Segments keep a write's cost proportional to what it overlaps rather than to the
+// series: a write that lands before or between what is held (a backfill walking back
+// in time, chunks completing out of order) merges only the segments its ts span meets.
+// One sorted frame made that quadratic: a million bars written newest first in 900-bar
+// chunks copied 27 GB; now 0.2 GB (docs/benchmarks.md).
 type series struct {
 	schema    frame.Schema
 	hasSchema bool
-	bars      *frame.Frame
+	segs      []*frame.Frame
 	cov       grid.Set
 }
+
+// maxSegment is the most rows a segment gets by merging or appending: large enough that
+// a covered read of a million bars walks 16 of them, small enough that a correction
+// inside a long series copies at most that many rows.
+var maxSegment = 1 << 16 // a variable for the tests
 
 var _ seamless.Store = (*Store)(nil)
 
@@ -66,12 +78,67 @@ func (s *Store) Write(ctx context.Context, w seamless.Write) error {
 	if err != nil {
 		return err
 	}
-	bars := cur.bars
+	segs := cur.segs
 	if w.Frame.Len() > 0 {
-		bars = merge.Upsert(bars, w.Frame)
+		segs = upsert(segs, w.Frame)
 	}
-	s.series[w.Series] = &series{schema: schema, hasSchema: has, bars: bars, cov: cur.cov.Add(w.Range)}
+	s.series[w.Series] = &series{schema: schema, hasSchema: has, segs: segs, cov: cur.cov.Add(w.Range)}
 	return nil
+}
+
+// upsert writes add (sorted, unique) into segs and returns the new segment list. The
+// segments add's ts span meets, if any, are merged with it; the result replaces them,
+// cut into segments of at most maxSegment rows. A write that meets none becomes a new
+// segment, or is appended to the segment before it while that stays under maxSegment
+// (the common append of newer bars costs only the copy of add).
+func upsert(segs []*frame.Frame, add *frame.Frame) []*frame.Frame {
+	lo, hi := add.TS[0], add.TS[add.Len()-1]
+	// segs[i:j] are the segments with a row in [lo, hi].
+	i, _ := slices.BinarySearchFunc(segs, lo, func(f *frame.Frame, t int64) int { return cmp.Compare(f.TS[f.Len()-1], t) })
+	j, _ := slices.BinarySearchFunc(segs[i:], hi, func(f *frame.Frame, t int64) int {
+		if f.TS[0] <= t {
+			return -1
+		}
+		return 1
+	})
+	j += i
+	if i == j {
+		if i > 0 && segs[i-1].Len()+add.Len() <= maxSegment {
+			// add follows segs[i-1]'s last row and precedes segs[i]: append in place.
+			segs[i-1].AppendRows(add, 0, add.Len())
+			return segs
+		}
+		return slices.Insert(segs, i, split(merge.Upsert(nil, add))...)
+	}
+	merged := segs[i] // never extended in place: it has a row at or after lo
+	if j-i > 1 {
+		// Copy the met segments into one frame, then merge add into it.
+		n := 0
+		for _, f := range segs[i:j] {
+			n += f.Len()
+		}
+		merged = frame.New(segs[i].Schema(), n+add.Len())
+		for _, f := range segs[i:j] {
+			merged.AppendRows(f, 0, f.Len())
+		}
+	}
+	merged = merge.Upsert(merged, add)
+	return slices.Replace(segs, i, j, split(merged)...)
+}
+
+// split cuts f into segments of at most maxSegment rows; f itself when it fits.
+func split(f *frame.Frame) []*frame.Frame {
+	if f.Len() <= maxSegment {
+		return []*frame.Frame{f}
+	}
+	out := make([]*frame.Frame, 0, (f.Len()+maxSegment-1)/maxSegment)
+	for k := 0; k < f.Len(); k += maxSegment {
+		n := min(maxSegment, f.Len()-k)
+		seg := frame.New(f.Schema(), n)
+		seg.AppendRows(f, k, k+n)
+		out = append(out, seg)
+	}
+	return out
 }
 
 // Read implements seamless.Store.
@@ -88,12 +155,22 @@ func (s *Store) Read(ctx context.Context, ser seamless.Series, r grid.Range) (*f
 	if cur == nil {
 		return &frame.Frame{}, nil
 	}
-	if cur.bars == nil || r.Empty() {
+	if r.Empty() {
 		return frame.New(cur.schema, 0), nil
 	}
-	i, j := cur.bars.SearchTS(r.Start), cur.bars.SearchTS(r.End)
-	out := frame.New(cur.schema, j-i)
-	out.AppendRows(cur.bars, i, j)
+	// The segments with a row at or after r.Start, up to the first that starts at or
+	// after r.End.
+	i, _ := slices.BinarySearchFunc(cur.segs, r.Start, func(f *frame.Frame, t int64) int { return cmp.Compare(f.TS[f.Len()-1], t) })
+	n := 0
+	j := i
+	for ; j < len(cur.segs) && cur.segs[j].TS[0] < r.End; j++ {
+		f := cur.segs[j]
+		n += f.SearchTS(r.End) - f.SearchTS(r.Start)
+	}
+	out := frame.New(cur.schema, n)
+	for _, f := range cur.segs[i:j] {
+		out.AppendRows(f, f.SearchTS(r.Start), f.SearchTS(r.End))
+	}
 	return out, nil
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -56,6 +57,17 @@ func BenchRead(b *testing.B, s seamless.Store, r grid.Range) {
 // Each iteration opens a new store (outside the timer) and closes it after the last
 // write returns. It reports bars/s.
 func BenchIngest(b *testing.B, open func(b *testing.B) seamless.Store, bars, perWrite, writers int) {
+	benchIngest(b, open, bars, perWrite, writers, false)
+}
+
+// BenchIngestReversed is BenchIngest with each series' writes made newest first, the
+// order of a backfill that walks back in time (or of chunks completing out of order):
+// every write lands before what the store already holds.
+func BenchIngestReversed(b *testing.B, open func(b *testing.B) seamless.Store, bars, perWrite int) {
+	benchIngest(b, open, bars, perWrite, 1, true)
+}
+
+func benchIngest(b *testing.B, open func(b *testing.B) seamless.Store, bars, perWrite, writers int, reverse bool) {
 	ctx := context.Background()
 	per := bars / writers
 	// Frames are built before the timer starts: the benchmark measures the store.
@@ -66,6 +78,9 @@ func BenchIngest(b *testing.B, open func(b *testing.B) seamless.Store, bars, per
 			n := min(perWrite, per-lo)
 			start := benchStart + int64(lo)*60
 			work[g] = append(work[g], seamless.Write{Series: ser, Range: grid.R(start, start+int64(n)*60), Frame: OHLCV(start, 60, n)})
+		}
+		if reverse {
+			slices.Reverse(work[g])
 		}
 	}
 	b.ReportAllocs()
