@@ -11,6 +11,7 @@ import (
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/client"
 	"github.com/seamless-data/seamless/internal/server"
+	"github.com/seamless-data/seamless/internal/server/admission"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -60,7 +61,11 @@ Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to req
 	}
 	fl := cmd.Flags()
 	c.bindFlag(fl, "addr")
-	fl.IntVar(&cfg.MaxConcurrentFetches, "max-concurrent-fetches", 16, "bars requests served at once; more get 429")
+	fl.IntVar(&cfg.MaxConcurrentFetches, "max-concurrent-fetches", 0, "bars requests fetching at once (0: 8 per CPU, at least 16); more wait in a queue")
+	fl.IntVar(&cfg.FetchQueue, "fetch-queue", 0, "bars requests that may wait for a fetch or stream slot (0: 8 per slot); more get 429")
+	fl.DurationVar(&cfg.FetchQueueWait, "fetch-queue-wait", admission.DefaultMaxWait, "longest a bars request waits for a slot before 429")
+	fl.IntVar(&cfg.MaxConcurrentStreams, "max-concurrent-streams", 0, "bars answers being written to clients at once (0: 4 per fetch slot)")
+	fl.DurationVar(&cfg.StreamStallTimeout, "stream-stall-timeout", 30*time.Second, "a client that reads nothing of its answer for this long is cut off")
 	fl.IntVar(&cfg.MaxBackfillJobs, "max-backfill-jobs", 2, "background backfill jobs run at once; more wait in a queue")
 	fl.DurationVar(&cfg.BarsTimeout, "bars-timeout", 15*time.Minute, "longest one bars request may take, fetch and streaming together")
 	fl.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")

@@ -7,14 +7,17 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/artifact"
 	"github.com/seamless-data/seamless/internal/csvio"
+	"github.com/seamless-data/seamless/internal/server/admission"
 	"github.com/seamless-data/seamless/internal/server/wire"
 )
 
@@ -37,20 +40,29 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	select {
-	case s.fetches <- struct{}{}:
-		defer func() { <-s.fetches }()
-	default:
-		writeError(w, wire.NewError(wire.CodeTooManyRequests, "%d fetches already in progress; retry later", cap(s.fetches)))
+	release, err := s.fetches.Acquire(r.Context())
+	if err != nil {
+		s.refuse(w, err)
 		return
 	}
 	res, err := s.provider.Fetch(r.Context(), req)
+	release()
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	// Every writer below is done with the frame when it returns.
 	defer res.Release()
+	// Writing holds a stream slot, not the fetch slot: a slow reader delays only the
+	// answers queued behind it for a stream slot, never the fetches.
+	releaseStream, err := s.barStreams.Acquire(r.Context())
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	defer releaseStream()
+	stall := &stallGuard{rc: http.NewResponseController(w), stall: s.cfg.StreamStallTimeout}
+	stall.deadline, _ = r.Context().Deadline()
 	md, err := res.Metadata.MarshalJSON() // direct: json.Marshal would re-validate it
 	if err != nil {
 		fail(w, err)
@@ -63,26 +75,62 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 	case wire.FormatCSV:
 		w.Header().Set("Content-Type", wire.MediaCSV+"; charset=utf-8")
 		w.Header().Set(wire.MetadataHeader, string(md))
-		err = buffered(w, func(bw io.Writer) error { return csvio.Write(bw, res.Frame) })
+		err = buffered(w, stall, func(bw io.Writer) error { return csvio.Write(bw, res.Frame) })
 	case wire.FormatArrow:
 		w.Header().Set("Content-Type", wire.MediaArrow)
 		// Buffered: the IPC writer emits each small message and buffer separately, and
 		// unbuffered each would be its own chunk and syscall.
-		err = buffered(w, func(bw io.Writer) error { return wire.WriteArrow(bw, res, md) })
+		err = buffered(w, stall, func(bw io.Writer) error { return wire.WriteArrow(bw, res, md) })
 	case wire.FormatParquet:
 		w.Header().Set("Content-Type", wire.MediaParquet)
-		err = buffered(w, func(bw io.Writer) error {
+		err = buffered(w, stall, func(bw io.Writer) error {
 			return artifact.WriteParquet(bw, res.Frame, artifact.ParquetOptions{
 				Codec: artifact.Zstd, Metadata: map[string]string{wire.ParquetMetadataKey: string(md)},
 			})
 		})
 	default:
 		w.Header().Set("Content-Type", wire.MediaJSON)
-		err = buffered(w, func(bw io.Writer) error { return wire.WriteBars(bw, res) })
+		err = buffered(w, stall, func(bw io.Writer) error { return wire.WriteBars(bw, res) })
 	}
 	if err != nil {
-		s.cfg.Logger.Warn("seamless.http.stream_failed", "node_id", req.NodeID, "format", format, "err", err)
+		stalled := errors.Is(err, os.ErrDeadlineExceeded)
+		s.metrics.answersCut.WithLabelValues(strconv.FormatBool(stalled)).Inc()
+		s.cfg.Logger.Warn("seamless.http.stream_failed", "node_id", req.NodeID, "format", format, "stalled", stalled, "err", err)
 	}
+}
+
+// refuse answers a request that admission did not let in: 429 when the server is
+// saturated, else the context's error (the client went away, or the route's deadline
+// passed while it waited).
+func (s *Server) refuse(w http.ResponseWriter, err error) {
+	var sat *admission.Saturated
+	if errors.As(err, &sat) {
+		writeError(w, wire.NewError(wire.CodeTooManyRequests, "%v", sat))
+		return
+	}
+	fail(w, err)
+}
+
+// stallGuard bounds each write of an answer: before every write to the connection the
+// write deadline moves to stall from now (never past the route's own deadline), so a
+// reader that keeps reading is never cut off however slow the whole answer is, and one
+// that stops is, within stall.
+type stallGuard struct {
+	rc       *http.ResponseController
+	stall    time.Duration
+	deadline time.Time // the route's deadline; zero if none
+}
+
+func (g *stallGuard) arm() {
+	if g == nil {
+		return
+	}
+	d := time.Now().Add(g.stall)
+	if !g.deadline.IsZero() && g.deadline.Before(d) {
+		d = g.deadline
+	}
+	// Not every ResponseWriter supports deadlines (httptest's recorder does not).
+	_ = g.rc.SetWriteDeadline(d)
 }
 
 // writers pools the 64 KiB response buffers: allocating one per request was a large
@@ -92,9 +140,9 @@ var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10
 // buffered runs write against a pooled buffer in front of w. A response that fits in the
 // buffer goes out with a Content-Length in one write (no chunked framing, no separate
 // terminating chunk); a larger one streams in chunks as the buffer fills.
-func buffered(w http.ResponseWriter, write func(io.Writer) error) error {
+func buffered(w http.ResponseWriter, stall *stallGuard, write func(io.Writer) error) error {
 	bw := writers.Get().(*bufio.Writer)
-	dst := &sink{w: w}
+	dst := &sink{w: w, stall: stall}
 	bw.Reset(dst)
 	defer func() {
 		bw.Reset(nil)
@@ -112,11 +160,13 @@ func buffered(w http.ResponseWriter, write func(io.Writer) error) error {
 // sink is the pooled buffer's destination; it records whether the buffer has spilled.
 type sink struct {
 	w     io.Writer
+	stall *stallGuard
 	wrote bool
 }
 
 func (s *sink) Write(p []byte) (int, error) {
 	s.wrote = true
+	s.stall.arm()
 	return s.w.Write(p)
 }
 

@@ -25,6 +25,9 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// answersCut counts /v1/bars answers cut off while being written, by whether the
+	// client stalled past the stall deadline.
+	answersCut *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -39,12 +42,18 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help:    "Time from request to last byte written, by route pattern.",
 			Buckets: durationBuckets,
 		}, []string{"route"}),
+		answersCut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seamless_http_answers_cut_total",
+			Help: "/v1/bars answers cut off while being written: stalled=true when the client stopped reading past the stall deadline.",
+		}, []string{"stalled"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.answersCut} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
+	m.answersCut.WithLabelValues("true")
+	m.answersCut.WithLabelValues("false")
 	return m, nil
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/clock"
+	"github.com/seamless-data/seamless/internal/server/admission"
 )
 
 // DefaultAddr is where `seamless serve` listens unless told otherwise (SPEC §7).
@@ -35,9 +36,21 @@ type Config struct {
 	Provider *seamless.Provider
 	// Tokens, when non-empty, turn on bearer-token auth for every /v1 route.
 	Tokens []Token
-	// MaxConcurrentFetches bounds the /v1/bars requests in progress; past it the
-	// server answers 429 with Retry-After (default 16).
+	// MaxConcurrentFetches bounds the /v1/bars requests planning, reading, backfilling
+	// and checking at once (0: sized from the machine, admission.AutoSlots). Requests
+	// past it wait in a queue of FetchQueue (0: 8 per slot) for at most FetchQueueWait
+	// (default 10 s, or the request's own deadline); only then, or with the queue full,
+	// the server answers 429 with Retry-After.
 	MaxConcurrentFetches int
+	FetchQueue           int
+	FetchQueueWait       time.Duration
+	// MaxConcurrentStreams bounds the /v1/bars answers being written to clients at
+	// once (0: 4 per fetch slot; queued as fetches are). Writing holds its own slot, not
+	// a fetch slot, so slow readers cannot keep fetches from starting. Each write
+	// to the connection must make progress within StreamStallTimeout (default 30 s), or
+	// the answer is cut off and the connection closed.
+	MaxConcurrentStreams int
+	StreamStallTimeout   time.Duration
 	// MaxBackfillJobs bounds the background backfill jobs running at once (default 2);
 	// MaxQueuedJobs bounds those waiting for a slot (default 64; past it, 429).
 	MaxBackfillJobs int
@@ -77,7 +90,10 @@ type Mount struct {
 }
 
 func (c Config) withDefaults() Config {
-	setDefault(&c.MaxConcurrentFetches, 16)
+	setDefault(&c.MaxConcurrentFetches, admission.AutoSlots())
+	setDefault(&c.FetchQueueWait, admission.DefaultMaxWait)
+	setDefault(&c.MaxConcurrentStreams, 4*c.MaxConcurrentFetches)
+	setDefault(&c.StreamStallTimeout, 30*time.Second)
 	setDefault(&c.MaxBackfillJobs, 2)
 	setDefault(&c.MaxQueuedJobs, 64)
 	setDefault(&c.JobRetention, time.Hour)
@@ -109,10 +125,11 @@ type Server struct {
 	handler  http.Handler
 	metrics  *metrics
 	jobs     *jobs
-	// fetches holds one token per /v1/bars request in progress.
-	fetches  chan struct{}
-	streams  *streams
-	draining atomic.Bool
+	// fetches admits /v1/bars requests to their fetch, streams to writing the answer.
+	fetches    *admission.Controller
+	barStreams *admission.Controller
+	streams    *streams
+	draining   atomic.Bool
 	// inflight counts handlers running, so that a forced shutdown can still wait for
 	// them to notice their cancelled context before the Provider is closed.
 	inflight sync.WaitGroup
@@ -138,8 +155,13 @@ func New(cfg Config) (*Server, error) {
 		provider: cfg.Provider,
 		metrics:  m,
 		jobs:     newJobs(cfg.Provider, cfg.MaxBackfillJobs, cfg.MaxQueuedJobs, cfg.JobRetention, cfg.Clock, cfg.Logger),
-		fetches:  make(chan struct{}, cfg.MaxConcurrentFetches),
 	}
+	am, err := admission.NewMetrics(cfg.Registry, "fetch", "stream")
+	if err != nil {
+		return nil, err
+	}
+	s.fetches = admission.New(admission.Config{Name: "fetch", Slots: cfg.MaxConcurrentFetches, MaxQueue: cfg.FetchQueue, MaxWait: cfg.FetchQueueWait}, am)
+	s.barStreams = admission.New(admission.Config{Name: "stream", Slots: cfg.MaxConcurrentStreams, MaxQueue: cfg.FetchQueue, MaxWait: cfg.FetchQueueWait}, am)
 	if s.streams, err = s.newStreams(); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -431,14 +432,18 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// TestTooManyFetches: with every fetch slot busy a request waits in the queue, and is
+// refused with 429 and Retry-After only when its wait runs out or the queue is full;
+// other routes are not limited.
 func TestTooManyFetches(t *testing.T) {
-	e := servertest.Start(t, server.Config{MaxConcurrentFetches: 1})
+	e := servertest.Start(t, server.Config{MaxConcurrentFetches: 1, FetchQueue: 1, FetchQueueWait: 100 * time.Millisecond})
 	slow := strings.Replace(barsQuery(), url.QueryEscape(node), url.QueryEscape("ohlcv:slow:X:1m"), 1)
 	first := make(chan response, 1)
 	go func() { first <- get(t, e, slow) }()
 	<-e.Entered // the first request holds the only fetch slot
 	r := get(t, e, barsQuery())
-	if b := errorBody(t, r); r.status != 429 || b.Code != "too_many_requests" || r.header.Get("Retry-After") == "" {
+	if b := errorBody(t, r); r.status != 429 || b.Code != "too_many_requests" || r.header.Get("Retry-After") == "" ||
+		!strings.Contains(b.Message, "no fetch slot free after waiting") {
 		t.Fatalf("second fetch: %d %+v", r.status, b)
 	}
 	// Other routes are not limited.
@@ -452,6 +457,68 @@ func TestTooManyFetches(t *testing.T) {
 	if r := get(t, e, barsQuery()); r.status != 200 {
 		t.Fatalf("fetch after the slot freed: %d %s", r.status, r.body)
 	}
+}
+
+// TestFetchesQueue: a burst over the fetch slots is queued, not refused: every request
+// of the burst is answered 200 once the slow fetches ahead of it finish, and a request
+// past the queue's length is refused at once.
+func TestFetchesQueue(t *testing.T) {
+	e := servertest.Start(t, server.Config{MaxConcurrentFetches: 2, FetchQueue: 4, FetchQueueWait: time.Minute})
+	slowQuery := func(k int) string {
+		return strings.Replace(barsQuery(), url.QueryEscape(node), url.QueryEscape(fmt.Sprintf("ohlcv:slow:Q%d:1m", k)), 1)
+	}
+	answers := make(chan response, 6)
+	for k := range 2 {
+		go func() { answers <- get(t, e, slowQuery(k)) }()
+	}
+	<-e.Entered
+	<-e.Entered // both slots held
+	for k := 2; k < 6; k++ {
+		go func() { answers <- get(t, e, slowQuery(k)) }()
+	}
+	waitFor(t, func() bool { return metricValue(t, e, `seamless_admission_queued{pool="fetch"}`) == 4 })
+	r := get(t, e, barsQuery()) // the queue is full
+	if b := errorBody(t, r); r.status != 429 || !strings.Contains(b.Message, "already waiting") {
+		t.Fatalf("past the queue: %d %+v", r.status, b)
+	}
+	for range 6 {
+		e.Gate <- struct{}{} // each queued request gets a slot as one finishes
+	}
+	for range 6 {
+		if r := <-answers; r.status != 200 {
+			t.Fatalf("queued fetch: %d %s", r.status, r.body)
+		}
+	}
+	if v := metricValue(t, e, `seamless_admission_refused_total{pool="fetch",reason="queue_full"}`); v != 1 {
+		t.Errorf("queue_full refusals %v, want 1", v)
+	}
+}
+
+// TestSlowReaderHoldsNoFetchSlot: a client that stops reading a large answer holds a
+// stream slot, not the fetch slot, so other fetches go on; past the stall deadline its
+// answer is cut off and counted.
+func TestSlowReaderHoldsNoFetchSlot(t *testing.T) {
+	e := servertest.Start(t, server.Config{MaxConcurrentFetches: 1, FetchQueueWait: 50 * time.Millisecond, StreamStallTimeout: 300 * time.Millisecond})
+	big := url.Values{"node_id": {node}, "interval": {"60"}, "start": {fmt.Sprint(servertest.Unix(2000 * time.Hour))}, "end": {fmt.Sprint(end)}, "format": {"csv"}}
+	conn, err := net.Dial("tcp", e.HTTP.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A tiny receive window: the server's writes block as soon as the socket buffers fill.
+	_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	fmt.Fprintf(conn, "GET /v1/bars?%s HTTP/1.1\r\nHost: x\r\n\r\n", big.Encode())
+	head := make([]byte, 512)
+	if _, err := io.ReadAtLeast(conn, head, 12); err != nil || !strings.HasPrefix(string(head), "HTTP/1.1 200") {
+		t.Fatalf("big answer: %q %v", head, err)
+	}
+	// The reader stalls; meanwhile fetches are served.
+	for range 3 {
+		if r := get(t, e, barsQuery()); r.status != 200 {
+			t.Fatalf("fetch while a reader stalls: %d %s", r.status, r.body)
+		}
+	}
+	waitFor(t, func() bool { return metricValue(t, e, `seamless_http_answers_cut_total{stalled="true"}`) == 1 })
 }
 
 func TestBackfillJob(t *testing.T) {
@@ -619,6 +686,33 @@ func TestNegotiate(t *testing.T) {
 		r := get(t, e, barsQuery("strategy", "fail_fast"), "Accept", accept)
 		if r.status != 200 || r.header.Get("Content-Type") != want {
 			t.Errorf("Accept %q: %d %q, want %q", accept, r.status, r.header.Get("Content-Type"), want)
+		}
+	}
+}
+
+// metricValue is the value of the sample named exactly series (name{labels}) on the
+// server's /metrics, or -1 if it is absent.
+func metricValue(t *testing.T, e *servertest.Env, series string) float64 {
+	t.Helper()
+	r := get(t, e, "/metrics")
+	for _, line := range strings.Split(string(r.body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// waitFor polls cond until it holds, failing the test after a generous bound.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 30s")
 		}
 	}
 }
