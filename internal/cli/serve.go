@@ -62,7 +62,7 @@ Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to req
 	fl := cmd.Flags()
 	c.bindFlag(fl, "addr")
 	fl.IntVar(&cfg.MaxConcurrentFetches, "max-concurrent-fetches", 0, "bars requests fetching at once (0: 8 per CPU, at least 16); more wait in a queue")
-	fl.IntVar(&cfg.FetchQueue, "fetch-queue", 0, "bars requests that may wait for a fetch or stream slot (0: 8 per slot); more get 429")
+	fl.IntVar(&cfg.FetchQueue, "fetch-queue", 0, "bars requests that may wait for a fetch or stream slot (0: 32 per slot); more get 429")
 	fl.DurationVar(&cfg.FetchQueueWait, "fetch-queue-wait", admission.DefaultMaxWait, "longest a bars request waits for a slot before 429")
 	fl.IntVar(&cfg.MaxConcurrentStreams, "max-concurrent-streams", 0, "bars answers being written to clients at once (0: 4 per fetch slot)")
 	fl.DurationVar(&cfg.StreamStallTimeout, "stream-stall-timeout", 30*time.Second, "a client that reads nothing of its answer for this long is cut off")

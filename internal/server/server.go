@@ -38,7 +38,7 @@ type Config struct {
 	Tokens []Token
 	// MaxConcurrentFetches bounds the /v1/bars requests planning, reading, backfilling
 	// and checking at once (0: sized from the machine, admission.AutoSlots). Requests
-	// past it wait in a queue of FetchQueue (0: 8 per slot) for at most FetchQueueWait
+	// past it wait in a queue of FetchQueue (0: 32 per slot) for at most FetchQueueWait
 	// (default 10 s, or the request's own deadline); only then, or with the queue full,
 	// the server answers 429 with Retry-After.
 	MaxConcurrentFetches int

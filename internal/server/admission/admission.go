@@ -29,7 +29,7 @@ const (
 	// DefaultMinSlots is the smallest automatic pool.
 	DefaultMinSlots = 16
 	// DefaultQueuePerSlot sizes the queue from the pool.
-	DefaultQueuePerSlot = 8
+	DefaultQueuePerSlot = 32
 	// DefaultMaxWait is the longest a request waits for a slot.
 	DefaultMaxWait = 10 * time.Second
 )
