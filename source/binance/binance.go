@@ -191,6 +191,9 @@ func orDefault[T int | time.Duration](v, def T) T {
 // Name is the source part of the node ids the Source serves.
 func (s *Source) Name() string { return s.name }
 
+// RateLimited counts the rate-limit answers received (the metrics' counter).
+func (s *Source) RateLimited() uint64 { return s.Stats().RateLimited }
+
 // Stats returns a snapshot of the counters.
 func (s *Source) Stats() Stats { return s.client.Stats() }
 
