@@ -13,7 +13,9 @@ import (
 // TestContract runs the Fetcher contract suite against binancetest's fake REST API,
 // which holds exactly the suite's bars and lists only their symbol.
 func TestContract(t *testing.T) {
-	t.Run("Spot", func(t *testing.T) { runContract(t, "binance", "BTC/USDT", "NOPE/USDT", binance.ResolveMarket, binance.New) })
+	t.Run("Spot", func(t *testing.T) {
+		runContract(t, "binance", "BTC/USDT", "NOPE/USDT", binance.ResolveMarket, binance.New)
+	})
 	t.Run("Futures", func(t *testing.T) {
 		runContract(t, "binance-futures", "BTC/USDT:USDT", "NOPE/USDT:USDT", binance.ResolveFuturesMarket, binance.NewFutures)
 	})
