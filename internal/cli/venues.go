@@ -10,6 +10,7 @@ import (
 	"github.com/seamless-data/seamless/source/binance"
 	"github.com/seamless-data/seamless/source/coinbase"
 	"github.com/seamless-data/seamless/source/demo"
+	"github.com/seamless-data/seamless/source/okx"
 )
 
 // venue is one upstream the process serves: the REST source (and live feed, if it
@@ -78,6 +79,8 @@ var venues = []venue{
 		func(u string) (fetcher, error) { return binance.NewFutures(binance.Options{BaseURL: u}) }),
 	restVenue("coinbase", coinbase.DefaultBaseURL, "Coinbase Exchange REST base URL (mirrors, tests)",
 		func(u string) (fetcher, error) { return coinbase.New(coinbase.Options{BaseURL: u}) }),
+	restVenue("okx", okx.DefaultBaseURL, "OKX REST base URL (mirrors, tests)",
+		func(u string) (fetcher, error) { return okx.New(okx.Options{BaseURL: u}) }),
 }
 
 // fetcher is a venue's REST source, which counts its rate-limit answers.

@@ -13,6 +13,7 @@ import (
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/source/binance/binancetest"
 	"github.com/seamless-data/seamless/source/coinbase/coinbasetest"
+	"github.com/seamless-data/seamless/source/okx/okxtest"
 	"github.com/seamless-data/seamless/source/sourcetest"
 )
 
@@ -45,6 +46,16 @@ var venueFakes = []venueFake{
 			rows[i] = coinbasetest.Row{TS: ts, Bar: barAt(bars, i)}
 		}
 		srv.SetCandles("BTC-USD", 60, rows)
+		return srv.URL
+	}},
+	{"SEAMLESS_OKX_URL", "ohlcv:okx:BTC/USDT:USDT:1m", func(t *testing.T, bars *frame.Frame) string {
+		srv := okxtest.New()
+		t.Cleanup(srv.Close)
+		rows := make([]okxtest.Row, bars.Len())
+		for i, ts := range bars.TS {
+			rows[i] = okxtest.Row{TS: ts, Bar: barAt(bars, i)}
+		}
+		srv.SetCandles("BTC-USDT-SWAP", "1m", rows)
 		return srv.URL
 	}},
 }
