@@ -8,6 +8,7 @@ import (
 	"github.com/seamless-data/seamless/live/binancews"
 	"github.com/seamless-data/seamless/live/demolive"
 	"github.com/seamless-data/seamless/source/binance"
+	"github.com/seamless-data/seamless/source/bybit"
 	"github.com/seamless-data/seamless/source/coinbase"
 	"github.com/seamless-data/seamless/source/demo"
 	"github.com/seamless-data/seamless/source/okx"
@@ -81,6 +82,8 @@ var venues = []venue{
 		func(u string) (fetcher, error) { return coinbase.New(coinbase.Options{BaseURL: u}) }),
 	restVenue("okx", okx.DefaultBaseURL, "OKX REST base URL (mirrors, tests)",
 		func(u string) (fetcher, error) { return okx.New(okx.Options{BaseURL: u}) }),
+	restVenue("bybit", bybit.DefaultBaseURL, "Bybit REST base URL (mirrors, tests)",
+		func(u string) (fetcher, error) { return bybit.New(bybit.Options{BaseURL: u}) }),
 }
 
 // fetcher is a venue's REST source, which counts its rate-limit answers.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/source/binance/binancetest"
+	"github.com/seamless-data/seamless/source/bybit/bybittest"
 	"github.com/seamless-data/seamless/source/coinbase/coinbasetest"
 	"github.com/seamless-data/seamless/source/okx/okxtest"
 	"github.com/seamless-data/seamless/source/sourcetest"
@@ -56,6 +57,16 @@ var venueFakes = []venueFake{
 			rows[i] = okxtest.Row{TS: ts, Bar: barAt(bars, i)}
 		}
 		srv.SetCandles("BTC-USDT-SWAP", "1m", rows)
+		return srv.URL
+	}},
+	{"SEAMLESS_BYBIT_URL", "ohlcv:bybit:BTC/USDT:USDT:1m", func(t *testing.T, bars *frame.Frame) string {
+		srv := bybittest.New()
+		t.Cleanup(srv.Close)
+		rows := make([]bybittest.Row, bars.Len())
+		for i, ts := range bars.TS {
+			rows[i] = bybittest.Row{TS: ts, Bar: barAt(bars, i)}
+		}
+		srv.SetKlines("linear", "BTCUSDT", "1", rows)
 		return srv.URL
 	}},
 }
