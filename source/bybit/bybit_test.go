@@ -18,7 +18,9 @@ import (
 
 func TestParsePageRejects(t *testing.T) {
 	in := Instrument{Category: "spot", Symbol: "BTCUSDT", Interval: "1", Seconds: 60}
-	row := func(ts, o, h, l, c, v string) string { return fmt.Sprintf(`[%q,%q,%q,%q,%q,%q,"1"]`, ts, o, h, l, c, v) }
+	row := func(ts, o, h, l, c, v string) string {
+		return fmt.Sprintf(`[%q,%q,%q,%q,%q,%q,"1"]`, ts, o, h, l, c, v)
+	}
 	list := func(rows ...string) string {
 		s := `{"retCode":0,"retMsg":"OK","result":{"list":[`
 		for i, r := range rows {
