@@ -8,7 +8,10 @@ import (
 	"github.com/seamless-data/seamless/live/binancews"
 	"github.com/seamless-data/seamless/live/demolive"
 	"github.com/seamless-data/seamless/source/binance"
+	"github.com/seamless-data/seamless/source/bybit"
+	"github.com/seamless-data/seamless/source/coinbase"
 	"github.com/seamless-data/seamless/source/demo"
+	"github.com/seamless-data/seamless/source/okx"
 )
 
 // venue is one upstream the process serves: the REST source (and live feed, if it
@@ -73,6 +76,40 @@ var venues = []venue{
 			return ws, nil
 		},
 	},
+	restVenue("binance-futures", binance.DefaultFuturesBaseURL, "Binance USDⓈ-M futures REST base URL (mirrors, tests)",
+		func(u string) (fetcher, error) { return binance.NewFutures(binance.Options{BaseURL: u}) }),
+	restVenue("coinbase", coinbase.DefaultBaseURL, "Coinbase Exchange REST base URL (mirrors, tests)",
+		func(u string) (fetcher, error) { return coinbase.New(coinbase.Options{BaseURL: u}) }),
+	restVenue("okx", okx.DefaultBaseURL, "OKX REST base URL (mirrors, tests)",
+		func(u string) (fetcher, error) { return okx.New(okx.Options{BaseURL: u}) }),
+	restVenue("bybit", bybit.DefaultBaseURL, "Bybit REST base URL (mirrors, tests)",
+		func(u string) (fetcher, error) { return bybit.New(bybit.Options{BaseURL: u}) }),
+}
+
+// fetcher is a venue's REST source, which counts its rate-limit answers.
+type fetcher interface {
+	seamless.Fetcher
+	RateLimited() uint64
+}
+
+// restVenue is a venue served by REST backfill alone, its base URL the setting
+// SEAMLESS_{VENUE}_URL; its rate-limit answers are counted in the metrics.
+func restVenue(name, def, doc string, build func(url string) (fetcher, error)) venue {
+	key := venueKey(name) + "_url"
+	return venue{
+		name:     name,
+		settings: []Setting{restURL(name, def, doc)},
+		source: func(c *config, rt *runtime) (seamless.Fetcher, error) {
+			src, err := build(c.raw(key))
+			if err != nil {
+				return nil, c.invalid(key, "%v", cause(err))
+			}
+			if err := rt.metrics.RateLimited(name, src.RateLimited); err != nil {
+				return nil, err
+			}
+			return src, nil
+		},
+	}
 }
 
 // restURL is a venue's REST base URL setting, SEAMLESS_{VENUE}_URL (SPEC §11).

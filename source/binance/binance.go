@@ -58,26 +58,23 @@ package binance
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/seamless-data/seamless"
 	"github.com/seamless-data/seamless/clock"
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
+	"github.com/seamless-data/seamless/source/internal/market"
+	"github.com/seamless-data/seamless/source/internal/venuehttp"
 )
 
 // DefaultBaseURL is Binance's public spot REST endpoint.
 const DefaultBaseURL = "https://api.binance.com"
+
+// DefaultFuturesBaseURL is Binance's public USDⓈ-M futures REST endpoint.
+const DefaultFuturesBaseURL = "https://fapi.binance.com"
 
 // Defaults of Options.
 const (
@@ -86,24 +83,29 @@ const (
 	// now publishes 6000 in exchangeInfo; the floor is the safe assumption.)
 	DefaultWeightPerMinute = 1000
 	// DefaultRequestWeight is the weight of one /api/v3/klines request.
-	DefaultRequestWeight       = 2
-	DefaultMaxRetries          = 3
-	DefaultRetryBackoff        = 250 * time.Millisecond
-	DefaultMaxRateLimitRetries = 5
-	DefaultMaxRateLimitWait    = 5 * time.Minute
-	DefaultRequestTimeout      = 30 * time.Second
+	DefaultRequestWeight = 2
+	// DefaultFuturesWeightPerMinute is USDⓈ-M futures' 2400 per minute per IP, less
+	// a margin of 400 for other clients on the same IP.
+	DefaultFuturesWeightPerMinute = 2000
+	// DefaultFuturesRequestWeight is the weight of one /fapi/v1/klines request with a
+	// limit from 500 to 1000 (1 below 100, 2 below 500, 10 above 1000).
+	DefaultFuturesRequestWeight = 5
+	DefaultMaxRetries           = venuehttp.DefaultMaxRetries
+	DefaultRetryBackoff         = venuehttp.DefaultRetryBackoff
+	DefaultMaxRateLimitRetries  = venuehttp.DefaultMaxRateLimitRetries
+	DefaultMaxRateLimitWait     = venuehttp.DefaultMaxRateLimitWait
+	DefaultRequestTimeout       = venuehttp.DefaultRequestTimeout
 )
 
-// pageLimit is the largest limit /api/v3/klines accepts.
+// pageLimit is the limit of one klines request: the most /api/v3/klines accepts, and
+// the largest at /fapi/v1/klines before its weight doubles.
 const pageLimit = 1000
-
-// jitterRatio spreads backoff delays by ±25%, as the provider's backfill does.
-const jitterRatio = 0.25
 
 // Options configure a Source. The zero value talks to DefaultBaseURL with the
 // defaults above.
 type Options struct {
-	// BaseURL is the REST root, without /api/v3 (default DefaultBaseURL).
+	// BaseURL is the REST root, without /api/v3 (default DefaultBaseURL, or
+	// DefaultFuturesBaseURL for NewFutures).
 	BaseURL string
 	// HTTPClient defaults to a client on http.DefaultTransport.
 	HTTPClient *http.Client
@@ -127,85 +129,56 @@ type Options struct {
 	Seed uint64
 }
 
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("want an http or https URL such as https://api.binance.com")
-	}
-	return nil
-}
-
-// Stats are a Source's counters since New.
-type Stats struct {
-	// Requests is the number of HTTP requests sent.
-	Requests uint64
-	// RateLimited counts answers 429 or 418.
-	RateLimited uint64
-	// Retries counts pages requested again, after a 5xx, a network error or a rate
-	// limit.
-	Retries uint64
-	// Throttled counts pauses started because X-MBX-USED-WEIGHT-1M neared the budget.
-	Throttled uint64
-}
+// Stats are a Source's counters since New: Requests sent, RateLimited answers (429 or
+// 418), Retries of a page (after a 5xx, a network error or a rate limit), and
+// Throttled pauses started because X-MBX-USED-WEIGHT-1M neared the budget.
+type Stats = venuehttp.Stats
 
 // Source fetches klines from Binance. It implements seamless.Fetcher and is safe for
 // concurrent use; its limiter and pauses are shared by all its fetches.
 type Source struct {
-	opts    Options
-	base    string
-	http    *http.Client
-	clock   clock.Clock
-	limiter *rate.Limiter
-
-	mu         sync.Mutex
-	pauseUntil time.Time // no request before this (429/418, used weight)
-	rand       *rand.Rand
-
-	requests, rateLimited, retries, throttled atomic.Uint64
+	opts      Options
+	base      string
+	clock     clock.Clock
+	client    *venuehttp.Client
+	name      string // the source part of node ids
+	path      string // the klines route
+	pageLimit int
+	futures   bool
 }
 
-// New returns a Source.
+// New returns a Source for Binance spot (source name binance, /api/v3/klines).
 func New(opts Options) (*Source, error) {
+	return newSource("binance", "/api/v3/klines", false, DefaultBaseURL, DefaultWeightPerMinute, DefaultRequestWeight, opts)
+}
+
+// NewFutures returns a Source for Binance USDⓈ-M futures (source name
+// binance-futures, /fapi/v1/klines): linear perpetuals, symbols BASE/QUOTE:QUOTE such
+// as BTC/USDT:USDT.
+func NewFutures(opts Options) (*Source, error) {
+	return newSource("binance-futures", "/fapi/v1/klines", true, DefaultFuturesBaseURL, DefaultFuturesWeightPerMinute, DefaultFuturesRequestWeight, opts)
+}
+
+func newSource(name, path string, futures bool, base string, perMinute, weight int, opts Options) (*Source, error) {
 	if opts.BaseURL == "" {
-		opts.BaseURL = DefaultBaseURL
+		opts.BaseURL = base
 	}
-	if err := checkBaseURL(opts.BaseURL); err != nil {
-		return nil, fmt.Errorf("binance: base URL %q: %w", opts.BaseURL, err)
+	if err := venuehttp.CheckBaseURL(opts.BaseURL); err != nil {
+		return nil, fmt.Errorf("%s: base URL %q: %w", name, opts.BaseURL, fmt.Errorf("want an http or https URL such as %s", base))
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{}
-	}
-	opts.WeightPerMinute = orDefault(opts.WeightPerMinute, DefaultWeightPerMinute)
-	opts.RequestWeight = orDefault(opts.RequestWeight, DefaultRequestWeight)
-	opts.MaxRetries = max(orDefault(opts.MaxRetries, DefaultMaxRetries), 0)
-	opts.RetryBackoff = orDefault(opts.RetryBackoff, DefaultRetryBackoff)
-	opts.MaxRateLimitRetries = max(orDefault(opts.MaxRateLimitRetries, DefaultMaxRateLimitRetries), 0)
-	opts.MaxRateLimitWait = orDefault(opts.MaxRateLimitWait, DefaultMaxRateLimitWait)
-	opts.RequestTimeout = orDefault(opts.RequestTimeout, DefaultRequestTimeout)
+	opts.WeightPerMinute = orDefault(opts.WeightPerMinute, perMinute)
+	opts.RequestWeight = orDefault(opts.RequestWeight, weight)
 	if opts.WeightPerMinute < opts.RequestWeight || opts.RequestWeight < 0 {
-		return nil, fmt.Errorf("binance: weight per minute %d must be at least the request weight %d", opts.WeightPerMinute, opts.RequestWeight)
-	}
-	if opts.RetryBackoff < 0 || opts.MaxRateLimitWait < 0 || opts.RequestTimeout < 0 {
-		return nil, errors.New("binance: negative durations in Options")
+		return nil, fmt.Errorf("%s: weight per minute %d must be at least the request weight %d", name, opts.WeightPerMinute, opts.RequestWeight)
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
-	seed := opts.Seed
-	if seed == 0 {
-		seed = rand.Uint64()
+	c, err := newClient(name, path, opts)
+	if err != nil {
+		return nil, err
 	}
-	// The bucket holds ten seconds of budget: a short burst is fine, a minute's worth
-	// at once would leave nothing for the rest of the minute.
-	burst := max(opts.WeightPerMinute/6, opts.RequestWeight)
-	return &Source{
-		opts:    opts,
-		base:    strings.TrimRight(opts.BaseURL, "/"),
-		http:    opts.HTTPClient,
-		clock:   opts.Clock,
-		limiter: rate.NewLimiter(rate.Limit(float64(opts.WeightPerMinute)/60), burst),
-		rand:    rand.New(rand.NewPCG(seed, ^seed)),
-	}, nil
+	return &Source{opts: opts, base: c.Base(), clock: opts.Clock, client: c, name: name, path: path, pageLimit: pageLimit, futures: futures}, nil
 }
 
 func orDefault[T int | time.Duration](v, def T) T {
@@ -215,15 +188,14 @@ func orDefault[T int | time.Duration](v, def T) T {
 	return v
 }
 
+// Name is the source part of the node ids the Source serves.
+func (s *Source) Name() string { return s.name }
+
+// RateLimited counts the rate-limit answers received (the metrics' counter).
+func (s *Source) RateLimited() uint64 { return s.Stats().RateLimited }
+
 // Stats returns a snapshot of the counters.
-func (s *Source) Stats() Stats {
-	return Stats{
-		Requests:    s.requests.Load(),
-		RateLimited: s.rateLimited.Load(),
-		Retries:     s.retries.Load(),
-		Throttled:   s.throttled.Load(),
-	}
-}
+func (s *Source) Stats() Stats { return s.client.Stats() }
 
 // intervals are the Binance kline intervals that have a fixed width and open on the
 // epoch grid. 1M is variable; 1w opens on Mondays, off the epoch grid (Thursday).
@@ -233,36 +205,48 @@ var intervals = map[string]int64{
 	"1d": 86400, "3d": 259200,
 }
 
-// market is a node id resolved to Binance's request parameters.
-type market struct {
+// instrument is a node id resolved to Binance's request parameters.
+type instrument struct {
 	symbol, interval string
 	seconds          int64
 }
 
-func resolve(s seamless.Series) (market, error) {
+func resolve(s seamless.Series, name string, futures bool) (instrument, error) {
 	node, err := seamless.ParseNodeID(s.NodeID)
 	if err != nil {
-		return market{}, fmt.Errorf("binance: %w", err)
+		return instrument{}, fmt.Errorf("%s: %w", name, err)
 	}
 	if node.Kind != "ohlcv" {
-		return market{}, fmt.Errorf("binance: node %s: only ohlcv nodes are served, not %q", s.NodeID, node.Kind)
+		return instrument{}, fmt.Errorf("%s: node %s: only ohlcv nodes are served, not %q", name, s.NodeID, node.Kind)
 	}
 	secs, ok := intervals[node.Timeframe]
+	if futures && node.Timeframe == "1s" {
+		ok = false
+	}
 	if !ok {
 		why := "not a Binance kline interval"
 		if node.Timeframe == "1w" {
 			why = "Binance weeks open on Monday, off the epoch-aligned Seamless grid"
 		}
-		return market{}, fmt.Errorf("binance: node %s: timeframe %q: %s (want one of 1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d)", s.NodeID, node.Timeframe, why)
+		want := "1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d"
+		if futures {
+			want = want[3:]
+		}
+		return instrument{}, fmt.Errorf("%s: node %s: timeframe %q: %s (want one of %s)", name, s.NodeID, node.Timeframe, why, want)
 	}
 	if s.Interval != secs {
-		return market{}, fmt.Errorf("binance: node %s: interval %d s does not match the timeframe %q", s.NodeID, s.Interval, node.Timeframe)
+		return instrument{}, fmt.Errorf("%s: node %s: interval %d s does not match the timeframe %q", name, s.NodeID, s.Interval, node.Timeframe)
 	}
-	base, quote, ok := strings.Cut(node.Symbol, "/")
-	if !ok || !isAsset(base) || !isAsset(quote) {
-		return market{}, fmt.Errorf("binance: node %s: symbol %q: want BASE/QUOTE in upper-case letters and digits, e.g. BTC/USDT", s.NodeID, node.Symbol)
+	sym, err := market.Parse(node.Symbol)
+	switch {
+	case err != nil:
+		return instrument{}, fmt.Errorf("%s: node %s: %w", name, s.NodeID, err)
+	case futures && !sym.Linear():
+		return instrument{}, fmt.Errorf("%s: node %s: symbol %q: USDⓈ-M futures are linear perpetuals, BASE/QUOTE:QUOTE such as BTC/USDT:USDT", name, s.NodeID, node.Symbol)
+	case !futures && !sym.Spot():
+		return instrument{}, fmt.Errorf("%s: node %s: symbol %q: Binance spot markets are BASE/QUOTE such as BTC/USDT (perpetuals are served by binance-futures)", name, s.NodeID, node.Symbol)
 	}
-	return market{symbol: base + quote, interval: node.Timeframe, seconds: secs}, nil
+	return instrument{symbol: sym.Base + sym.Quote, interval: node.Timeframe, seconds: secs}, nil
 }
 
 // Market is a series resolved to Binance's symbol (BTCUSDT) and kline interval (1m).
@@ -275,20 +259,15 @@ type Market struct {
 // with the same rules for REST and websocket streams: only fixed-width intervals that
 // open on the epoch grid, BASE/QUOTE in upper-case letters and digits.
 func ResolveMarket(s seamless.Series) (Market, error) {
-	m, err := resolve(s)
+	m, err := resolve(s, "binance", false)
 	return Market{Symbol: m.symbol, Interval: m.interval, Seconds: m.seconds}, err
 }
 
-func isAsset(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
+// ResolveFuturesMarket maps an ohlcv:binance-futures:{BASE/QUOTE:QUOTE}:{tf} series
+// to its USDⓈ-M market (BTC/USDT:USDT → BTCUSDT).
+func ResolveFuturesMarket(s seamless.Series) (Market, error) {
+	m, err := resolve(s, "binance-futures", true)
+	return Market{Symbol: m.symbol, Interval: m.interval, Seconds: m.seconds}, err
 }
 
 // maxEpochSeconds (year 10000) bounds ranges so that milliseconds cannot overflow.
@@ -296,7 +275,7 @@ const maxEpochSeconds = 253402300800
 
 // Fetch implements seamless.Fetcher: the closed klines of s with open time in r.
 func (s *Source) Fetch(ctx context.Context, ser seamless.Series, r grid.Range) (*frame.Frame, error) {
-	m, err := resolve(ser)
+	m, err := resolve(ser, s.name, s.futures)
 	if err != nil {
 		return nil, seamless.Permanent(err)
 	}
@@ -311,7 +290,7 @@ func (s *Source) Fetch(ctx context.Context, ser seamless.Series, r grid.Range) (
 	for startMs := a.Start * 1000; startMs <= endMs; {
 		rows, err := s.page(ctx, m, startMs, endMs)
 		if err != nil {
-			return nil, fmt.Errorf("binance: %s %v: page from %s: %w", ser, r, time.UnixMilli(startMs).UTC().Format(time.RFC3339), err)
+			return nil, fmt.Errorf("%s: %s %v: page from %s: %w", s.name, ser, r, time.UnixMilli(startMs).UTC().Format(time.RFC3339), err)
 		}
 		if len(rows) == 0 {
 			break // nothing more in the range: the rest is a market gap

@@ -13,13 +13,23 @@ import (
 // TestContract runs the Fetcher contract suite against binancetest's fake REST API,
 // which holds exactly the suite's bars and lists only their symbol.
 func TestContract(t *testing.T) {
+	t.Run("Spot", func(t *testing.T) {
+		runContract(t, "binance", "BTC/USDT", "NOPE/USDT", binance.ResolveMarket, binance.New)
+	})
+	t.Run("Futures", func(t *testing.T) {
+		runContract(t, "binance-futures", "BTC/USDT:USDT", "NOPE/USDT:USDT", binance.ResolveFuturesMarket, binance.NewFutures)
+	})
+}
+
+func runContract(t *testing.T, source, symbol, unknown string, resolve func(seamless.Series) (binance.Market, error),
+	newSource func(binance.Options) (*binance.Source, error)) {
 	sourcetest.Run(t, sourcetest.Harness{
-		Source: "binance", Symbol: "BTC/USDT", UnknownSymbol: "NOPE/USDT", PageLimit: 1000,
+		Source: source, Symbol: symbol, UnknownSymbol: unknown, PageLimit: 1000,
 		Start: func(t *testing.T, up sourcetest.Upstream) seamless.Fetcher {
 			srv := binancetest.New()
 			t.Cleanup(srv.Close)
 			srv.Stall = up.Stall
-			m, err := binance.ResolveMarket(up.Series)
+			m, err := resolve(up.Series)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -33,7 +43,7 @@ func TestContract(t *testing.T) {
 			srv.SetKlines(m.Symbol, m.Interval, rows)
 			// The fake clock decides which klines have closed; its sleeps (the weight
 			// limiter) return at once.
-			src, err := binance.New(binance.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
+			src, err := newSource(binance.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,8 +3,9 @@ package binance
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
+
+	"github.com/seamless-data/seamless/source/internal/venuehttp"
 )
 
 // klineFields names the positions of a /api/v3/klines row, as Binance documents them.
@@ -103,35 +104,11 @@ func parseDecimal(fields []json.RawMessage, i int) (float64, error) {
 	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 		return 0, rowError(i, raw, "not a JSON string")
 	}
-	if !isDecimal(s) {
-		return 0, rowError(i, raw, "not a decimal number")
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return 0, rowError(i, raw, "not a finite number")
+	v, why := venuehttp.ParseDecimal(s)
+	if why != "" {
+		return 0, rowError(i, raw, why)
 	}
 	return v, nil
-}
-
-// isDecimal accepts Binance's number format: an optional '-', digits, and an optional
-// fraction ("42000.01000000"). strconv.ParseFloat alone would also take "NaN", "Inf",
-// hex floats and exponents, none of which Binance sends.
-func isDecimal(s string) bool {
-	if len(s) > 0 && s[0] == '-' {
-		s = s[1:]
-	}
-	digits, dot := 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '.' && !dot && digits > 0 && i+1 < len(s):
-			dot = true
-		default:
-			return false
-		}
-	}
-	return digits > 0
 }
 
 // parsePage parses a klines response body for a request of [startMs, endMs] and
@@ -169,10 +146,4 @@ func parsePage(body []byte, startMs, endMs, intervalMs int64) ([]kline, error) {
 }
 
 // shorten keeps error messages readable when upstream sends something large.
-func shorten(s string) string {
-	const maxLen = 120
-	if len(s) <= maxLen {
-		return s
-	}
-	return s[:maxLen] + "…"
-}
+func shorten(s string) string { return venuehttp.Shorten(s) }

@@ -1,7 +1,8 @@
 // Package binancetest has in-process stand-ins for Binance for tests outside package
-// binance. Server fakes the REST klines endpoint (GET /api/v3/klines): it speaks the
-// real wire format (arrays of 12 fields, prices as strings, startTime/endTime in ms,
-// inclusive endTime, limit ≤ 1000), serves deterministic bars or the klines a test
+// binance. Server fakes the REST klines endpoints (spot GET /api/v3/klines and USDⓈ-M
+// futures GET /fapi/v1/klines, which answer alike): it speaks the real wire format
+// (arrays of 12 fields, prices as strings, startTime/endTime in ms, inclusive
+// endTime, limit ≤ 1000, ≤ 1500 for futures), serves deterministic bars or the klines a test
 // sets, and records every page requested. Stream fakes the combined-stream websocket endpoint (GET /stream) that
 // live/binancews connects to.
 package binancetest
@@ -120,7 +121,12 @@ func apiError(w http.ResponseWriter, code int, msg string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/api/v3/klines" {
+	maxLimit := 1000
+	switch r.URL.Path {
+	case "/api/v3/klines":
+	case "/fapi/v1/klines": // USDⓈ-M futures: the same rows, limit up to 1500
+		maxLimit = 1500
+	default:
 		http.NotFound(w, r)
 		return
 	}
@@ -134,7 +140,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start, err1 := strconv.ParseInt(q.Get("startTime"), 10, 64)
 	end, err2 := strconv.ParseInt(q.Get("endTime"), 10, 64)
 	limit, err3 := strconv.Atoi(q.Get("limit"))
-	if err1 != nil || err2 != nil || err3 != nil || limit < 1 || limit > 1000 || end < start {
+	if err1 != nil || err2 != nil || err3 != nil || limit < 1 || limit > maxLimit || end < start {
 		apiError(w, -1102, "Mandatory parameter was not sent, was empty/null, or malformed.")
 		return
 	}
