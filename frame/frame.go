@@ -8,7 +8,6 @@
 package frame
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -315,41 +314,6 @@ func (f *Frame) Normalize(keep func(ts int64) bool) *Frame {
 		out = append(out, i)
 	}
 	return f.Take(out)
-}
-
-// MarshalJSON renders the frame column-wise in schema order, ts first:
-// {"ts":[…],"open":[…],…}. Non-finite floats, which JSON cannot carry, are written as
-// null.
-func (f *Frame) MarshalJSON() ([]byte, error) {
-	b := []byte(`{"ts":`)
-	ts, err := json.Marshal(nonNil(f.TS))
-	if err != nil {
-		return nil, err
-	}
-	b = append(b, ts...)
-	for i := range f.Cols {
-		c := &f.Cols[i]
-		name, err := json.Marshal(c.Name)
-		if err != nil {
-			return nil, err
-		}
-		var v []byte
-		switch c.Type {
-		case Float64:
-			v, err = jsonFloats(c.F64).MarshalJSON()
-		case Int64:
-			v, err = json.Marshal(nonNil(c.I64))
-		case String:
-			v, err = json.Marshal(nonNil(c.Str))
-		case Bool:
-			v, err = json.Marshal(nonNil(c.Bool))
-		}
-		if err != nil {
-			return nil, err
-		}
-		b = append(append(append(append(b, ','), name...), ':'), v...)
-	}
-	return append(b, '}'), nil
 }
 
 func nonNil[T any](v []T) []T {

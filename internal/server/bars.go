@@ -90,7 +90,7 @@ func (s *Server) bars(w http.ResponseWriter, r *http.Request) {
 		})
 	default:
 		w.Header().Set("Content-Type", wire.MediaJSON)
-		err = buffered(w, stall, func(bw io.Writer) error { return wire.WriteBars(bw, res) })
+		err = buffered(w, stall, func(bw io.Writer) error { return wire.WriteBarsMetadata(bw, res, md) })
 	}
 	if err != nil {
 		stalled := errors.Is(err, os.ErrDeadlineExceeded)

@@ -80,28 +80,34 @@ const ArrowMetadataKey = "seamless.metadata"
 const ParquetMetadataKey = "seamless.metadata"
 
 // WriteBars writes the bars document {"metadata":{…},"data":{…}} followed by a
-// newline: the CLI's `fetch --format json` output byte for byte. The frame's own
-// column-wise JSON is copied as it is, without the re-validation pass json.Encoder
-// would make over it, which matters for million-bar responses.
+// newline: the CLI's `fetch --format json` output byte for byte.
 func WriteBars(w io.Writer, res seamless.Result) error {
-	md, err := json.Marshal(res.Metadata)
+	md, err := res.Metadata.MarshalJSON()
 	if err != nil {
 		return err
 	}
+	return WriteBarsMetadata(w, res, md)
+}
+
+// WriteBarsMetadata is WriteBars with the metadata already encoded (md), for a caller
+// that needed it before the body (a header, a log line). The columns stream from the
+// frame in pieces (frame.WriteJSON), so the document is never held whole: a million
+// bars cost 32 KiB of buffer, not 60 MB of text.
+func WriteBarsMetadata(w io.Writer, res seamless.Result, md []byte) error {
 	f := res.Frame
 	if f == nil {
 		f = &frame.Frame{}
 	}
-	data, err := f.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	for _, b := range [][]byte{[]byte(`{"metadata":`), md, []byte(`,"data":`), data, []byte("}\n")} {
+	for _, b := range [][]byte{[]byte(`{"metadata":`), md, []byte(`,"data":`)} {
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
 	}
-	return nil
+	if err := f.WriteJSON(w); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "}\n")
+	return err
 }
 
 // ArrowBatchRows is the size of the record batches of an Arrow response: small enough
