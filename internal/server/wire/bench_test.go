@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -40,6 +41,28 @@ func BenchmarkWriteBarsJSON(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		if err := WriteBars(io.Discard, res); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(res.Frame.Len())*float64(b.N)/b.Elapsed().Seconds(), "bars/s")
+}
+
+// BenchmarkReadBarsJSON decodes the JSON bars document of 1,000,000 bars from memory:
+// the Go client's JSON decoding cost without the network.
+//
+//	go test ./internal/server/wire -run '^$' -bench ReadBarsJSON -benchtime 5x -count 3
+func BenchmarkReadBarsJSON(b *testing.B) {
+	res := benchBars(1_000_000)
+	var doc bytes.Buffer
+	if err := WriteBars(&doc, res); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(doc.Len()))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		got, err := ReadBars(bytes.NewReader(doc.Bytes()))
+		if err != nil || got.Frame.Len() != res.Frame.Len() {
 			b.Fatal(err)
 		}
 	}

@@ -9,11 +9,8 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
-	"math"
 	"strings"
 	"time"
 
@@ -144,126 +141,6 @@ func WriteArrow(w io.Writer, res seamless.Result, md []byte) error {
 		}
 	}
 	return iw.Close()
-}
-
-// ReadBars decodes a bars document. Column types come from the standard schema of the
-// node's kind when the metadata names one; otherwise they are inferred from the
-// values (numbers are float64).
-func ReadBars(r io.Reader) (seamless.Result, error) {
-	var doc struct {
-		Metadata seamless.Metadata `json:"metadata"`
-		Data     json.RawMessage   `json:"data"`
-	}
-	if err := json.NewDecoder(r).Decode(&doc); err != nil {
-		return seamless.Result{}, fmt.Errorf("bars document: %w", err)
-	}
-	var schema *frame.Schema
-	if node, err := seamless.ParseNodeID(doc.Metadata.NodeID); err == nil {
-		if s, ok := node.Schema(); ok {
-			schema = &s
-		}
-	}
-	f, err := decodeColumns(doc.Data, schema)
-	if err != nil {
-		return seamless.Result{}, fmt.Errorf("bars document: %w", err)
-	}
-	return seamless.Result{Frame: f, Metadata: doc.Metadata}, nil
-}
-
-// decodeColumns reads {"ts":[…],"name":[…],…} keeping the column order.
-func decodeColumns(data []byte, schema *frame.Schema) (*frame.Frame, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, fmt.Errorf("data: want an object of columns")
-	}
-	f := &frame.Frame{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		name, _ := t.(string)
-		if name == "ts" {
-			if err := dec.Decode(&f.TS); err != nil {
-				return nil, fmt.Errorf("data.ts: %w", err)
-			}
-			continue
-		}
-		typ := frame.Type(0)
-		if schema != nil {
-			if i := schema.Index(name); i >= 0 {
-				typ = schema.Fields[i].Type
-			}
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("data.%s: %w", name, err)
-		}
-		c, err := decodeColumn(name, typ, raw)
-		if err != nil {
-			return nil, err
-		}
-		f.Cols = append(f.Cols, c)
-	}
-	if f.TS == nil {
-		f.TS = []int64{}
-	}
-	return f, f.Validate()
-}
-
-func decodeColumn(name string, typ frame.Type, raw []byte) (frame.Column, error) {
-	if typ == 0 {
-		typ = inferType(raw)
-	}
-	c := frame.Column{Field: frame.Field{Name: name, Type: typ}}
-	var err error
-	switch typ {
-	case frame.Float64:
-		if !bytes.Contains(raw, []byte("null")) {
-			err = json.Unmarshal(raw, &c.F64)
-			break
-		}
-		var v []*float64 // null is a non-finite float (JSON cannot carry NaN)
-		if err = json.Unmarshal(raw, &v); err == nil {
-			c.F64 = make([]float64, len(v))
-			for i, x := range v {
-				if x == nil {
-					c.F64[i] = nan
-				} else {
-					c.F64[i] = *x
-				}
-			}
-		}
-	case frame.Int64:
-		err = json.Unmarshal(raw, &c.I64)
-	case frame.String:
-		err = json.Unmarshal(raw, &c.Str)
-	case frame.Bool:
-		err = json.Unmarshal(raw, &c.Bool)
-	}
-	if err != nil {
-		return c, fmt.Errorf("data.%s: %w", name, err)
-	}
-	return c, nil
-}
-
-var nan = math.NaN()
-
-func inferType(raw []byte) frame.Type {
-	var v []any
-	if json.Unmarshal(raw, &v) == nil {
-		for _, x := range v {
-			switch x.(type) {
-			case string:
-				return frame.String
-			case bool:
-				return frame.Bool
-			case float64:
-				return frame.Float64
-			}
-		}
-	}
-	return frame.Float64
 }
 
 // Coverage is the /v1/coverage document (as `seamless coverage --format json`).
