@@ -23,6 +23,8 @@
 //     answers, returns promptly with an error wrapping ctx.Err(), and no goroutine of
 //     the fetch outlives it.
 //   - UnknownSymbol: a market the venue does not list is a seamless.Permanent error.
+//   - Window (venues serving only their newest bars): a range reaching before the
+//     window is a seamless.Permanent error, never an empty answer.
 //   - Timestamps: venue times become epoch seconds exactly, on the grid, at 1m, 1h and
 //     1d, also past 2038 (2^31 s) and in the millisecond range of today's clocks; values
 //     arrive exactly as served.
@@ -65,6 +67,12 @@ type Harness struct {
 	// t.Cleanup. The series the suite fetches are ohlcv:{Source}:{Symbol}:{1m,1h,1d}
 	// and, for UnknownSymbol, ohlcv:{Source}:{UnknownSymbol}:1m.
 	Start func(t *testing.T, up Upstream) seamless.Fetcher
+	// Window, when positive, is a venue that serves only its newest Window bars
+	// (counting the one forming at now), whatever the range asked, as Kraken's OHLC
+	// endpoint serves 720. The Pages clause then places the held bars inside the
+	// window, and checks that a range reaching before it is a seamless.Permanent error
+	// rather than an empty answer, which the provider would record as a market gap.
+	Window int
 	// Generated is set for a venue whose bars are a pure function of series and ts
 	// (the demo generator) rather than whatever its upstream is told to hold. The
 	// suite then fills Upstream.Bars from it, and skips the checks that need the venue
@@ -195,11 +203,19 @@ func testPages(t *testing.T, h Harness) {
 	if page <= 0 {
 		page = 1000
 	}
-	// The venue holds 3 pages and a half of closed bars from first; now is a day later.
+	if h.Window > 0 {
+		page = max(h.Window/8, 2)
+	}
+	// The venue holds 3 pages and a half of closed bars from first; now is a day later,
+	// or, for a venue serving a window, such that the window starts a little more than
+	// two pages before first.
 	first := t0
 	n := 3*page + page/2
 	held := h.bars(s, grid.R(first, first+int64(n)*iv))
 	now := time.Unix(first+int64(n)*iv+86400, 0)
+	if h.Window > 0 {
+		now = time.Unix(first+int64(h.Window-1-2*page-5)*iv, 0)
+	}
 	f := h.Start(t, Upstream{Series: s, Now: now, Bars: held})
 	at := func(i int) int64 { return first + int64(i)*iv }
 	type rangeCase struct {
@@ -219,12 +235,30 @@ func testPages(t *testing.T, h Harness) {
 	if h.Generated == nil {
 		cases = append(cases,
 			rangeCase{"BeforeFirstBar", grid.R(at(-2*page), at(10))},
-			rangeCase{"PastLastBar", grid.R(at(n-page/2), at(n+page))},
-			rangeCase{"NoBarsHeld", grid.R(at(-3*page), at(-page))})
+			rangeCase{"PastLastBar", grid.R(at(n-page/2), at(n+page))})
+		if h.Window > 0 {
+			cases = append(cases, rangeCase{"NoBarsHeld", grid.R(at(-2*page), at(-page))})
+		} else {
+			cases = append(cases, rangeCase{"NoBarsHeld", grid.R(at(-3*page), at(-page))})
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fetch(t, f, s, tc.r, expect(held, iv, tc.r, now))
+		})
+	}
+	if h.Window > 0 {
+		t.Run("BeforeWindow", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+			defer cancel()
+			r := grid.R(at(-3*page), at(10))
+			got, err := f.Fetch(ctx, s, r)
+			if err == nil {
+				t.Fatalf("Fetch %v before the venue's %d-bar window: %d bars and no error; want a Permanent error", r, h.Window, got.Len())
+			}
+			if !seamless.IsPermanent(err) {
+				t.Fatalf("Fetch %v before the venue's window: %v; want it marked seamless.Permanent", r, err)
+			}
 		})
 	}
 }
