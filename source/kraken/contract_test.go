@@ -32,7 +32,7 @@ func TestContract(t *testing.T) {
 				}
 			}
 			srv.SetOHLC(p.Name, "XXBTZUSD", p.Minutes, rows)
-			src, err := kraken.New(kraken.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
+			src, err := kraken.New(kraken.Options{BaseURL: up.Front(t, srv.URL), HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
