@@ -229,7 +229,12 @@ func (b *backfiller) backfillChunk(ctx context.Context, rq resolved, chunk grid.
 	key := ChunkKey(rq.series, chunk)
 	for {
 		// Only closed bars are durable: the chunk's target ends at the last closed bar.
-		target := chunk.Intersect(grid.R(chunk.Start, ClosedEnd(b.clock.Now().Unix(), rq.series.Interval)))
+		now := b.clock.Now()
+		target := chunk.Intersect(grid.R(chunk.Start, ClosedEnd(now.Unix(), rq.series.Interval)))
+		if hl, ok := rq.fetcher.(HistoryLimiter); ok {
+			// Nothing older than the source serves: that part stays a gap.
+			target = target.Intersect(grid.R(hl.Oldest(rq.upstream, now), target.End))
+		}
 		cov, err := b.store.Coverage(ctx, rq.series)
 		if err != nil {
 			out.err = fmt.Errorf("%s: read coverage: %w", rq.series, err)

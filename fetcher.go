@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/seamless-data/seamless/frame"
 	"github.com/seamless-data/seamless/grid"
@@ -15,6 +16,15 @@ import (
 // Permanent. Fetchers must honour ctx cancellation.
 type Fetcher interface {
 	Fetch(ctx context.Context, s Series, r grid.Range) (*frame.Frame, error)
+}
+
+// A HistoryLimiter is a Fetcher that serves only recent history, as Kraken's OHLC
+// endpoint serves only its newest 720 bars. Oldest returns the oldest ts it can serve
+// for s at now. The backfill tier asks it for nothing older: the older part of a
+// chunk stays uncovered (a hole the source cannot fill, reported as a gap), never
+// recorded as covered-but-empty as if the market had been closed.
+type HistoryLimiter interface {
+	Oldest(s Series, now time.Time) int64
 }
 
 // FetcherFunc adapts a function to Fetcher.

@@ -11,6 +11,7 @@ import (
 	"github.com/seamless-data/seamless/source/bybit"
 	"github.com/seamless-data/seamless/source/coinbase"
 	"github.com/seamless-data/seamless/source/demo"
+	"github.com/seamless-data/seamless/source/kraken"
 	"github.com/seamless-data/seamless/source/okx"
 )
 
@@ -84,6 +85,8 @@ var venues = []venue{
 		func(u string) (fetcher, error) { return okx.New(okx.Options{BaseURL: u}) }),
 	restVenue("bybit", bybit.DefaultBaseURL, "Bybit REST base URL (mirrors, tests)",
 		func(u string) (fetcher, error) { return bybit.New(bybit.Options{BaseURL: u}) }),
+	restVenue("kraken", kraken.DefaultBaseURL, "Kraken REST base URL (mirrors, tests)",
+		func(u string) (fetcher, error) { return kraken.New(kraken.Options{BaseURL: u}) }),
 }
 
 // fetcher is a venue's REST source, which counts its rate-limit answers.

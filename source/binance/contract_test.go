@@ -43,7 +43,7 @@ func runContract(t *testing.T, source, symbol, unknown string, resolve func(seam
 			srv.SetKlines(m.Symbol, m.Interval, rows)
 			// The fake clock decides which klines have closed; its sleeps (the weight
 			// limiter) return at once.
-			src, err := newSource(binance.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
+			src, err := newSource(binance.Options{BaseURL: up.Front(t, srv.URL), HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

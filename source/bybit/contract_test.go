@@ -35,7 +35,7 @@ func TestContract(t *testing.T) {
 						}
 					}
 					srv.SetKlines(in.Category, in.Symbol, in.Interval, rows)
-					src, err := bybit.New(bybit.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
+					src, err := bybit.New(bybit.Options{BaseURL: up.Front(t, srv.URL), HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
 					if err != nil {
 						t.Fatal(err)
 					}

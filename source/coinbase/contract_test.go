@@ -31,7 +31,7 @@ func TestContract(t *testing.T) {
 				}
 			}
 			srv.SetCandles(p.ID, p.Granularity, rows)
-			src, err := coinbase.New(coinbase.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
+			src, err := coinbase.New(coinbase.Options{BaseURL: up.Front(t, srv.URL), HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

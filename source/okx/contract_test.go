@@ -34,7 +34,7 @@ func TestContract(t *testing.T) {
 						}
 					}
 					srv.SetCandles(in.ID, in.Bar, rows)
-					src, err := okx.New(okx.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
+					src, err := okx.New(okx.Options{BaseURL: up.Front(t, srv.URL), HTTPClient: srv.Client(), Clock: clock.NewFake(up.Now), Seed: 1})
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -23,6 +23,14 @@
 //     answers, returns promptly with an error wrapping ctx.Err(), and no goroutine of
 //     the fetch outlives it.
 //   - UnknownSymbol: a market the venue does not list is a seamless.Permanent error.
+//   - Faults (venues behind HTTP): 5xx answers are retried and the fetch returns every
+//     bar; a 429 with Retry-After is waited out and retried; a 400 is a
+//     seamless.Permanent error after one request; a 200 whose body is cut short is a
+//     seamless.Permanent error, never bars. Skipped for generated venues.
+//   - Gaps: bars the venue lacks in the middle of a range (maintenance) are absent
+//     from the answer, with no error, however the gap falls across pages.
+//   - Window (venues serving only their newest bars): a range reaching before the
+//     window is a seamless.Permanent error, never an empty answer.
 //   - Timestamps: venue times become epoch seconds exactly, on the grid, at 1m, 1h and
 //     1d, also past 2038 (2^31 s) and in the millisecond range of today's clocks; values
 //     arrive exactly as served.
@@ -32,7 +40,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +77,17 @@ type Harness struct {
 	// t.Cleanup. The series the suite fetches are ohlcv:{Source}:{Symbol}:{1m,1h,1d}
 	// and, for UnknownSymbol, ohlcv:{Source}:{UnknownSymbol}:1m.
 	Start func(t *testing.T, up Upstream) seamless.Fetcher
+	// InProcess declares a fetcher that calls its upstream in process rather than over
+	// HTTP (the suite's own reference fetcher): the Faults clause, which injects HTTP
+	// faults through Upstream.Front, is skipped. A harness that neither sets it nor
+	// calls Front fails that clause.
+	InProcess bool
+	// Window, when positive, is a venue that serves only its newest Window bars
+	// (counting the one forming at now), whatever the range asked, as Kraken's OHLC
+	// endpoint serves 720. The Pages clause then places the held bars inside the
+	// window, and checks that a range reaching before it is a seamless.Permanent error
+	// rather than an empty answer, which the provider would record as a market gap.
+	Window int
 	// Generated is set for a venue whose bars are a pure function of series and ts
 	// (the demo generator) rather than whatever its upstream is told to hold. The
 	// suite then fills Upstream.Bars from it, and skips the checks that need the venue
@@ -86,6 +109,11 @@ type Upstream struct {
 	Bars *frame.Frame
 	// Stall makes the venue accept requests and answer none until the client gives up.
 	Stall bool
+	// Front returns the base URL the fetcher must use for a fake listening at url:
+	// url itself, or that of a proxy the suite puts in front of it to inject faults
+	// (answers 5xx, 429 with Retry-After, 400, truncated bodies). Harnesses call it on
+	// their fake's URL.
+	Front func(t *testing.T, url string) string
 }
 
 // Run runs the contract suite.
@@ -102,9 +130,19 @@ func Run(t *testing.T, h Harness) {
 		{"Context", testContext},
 		{"UnknownSymbol", testUnknownSymbol},
 		{"Timestamps", testTimestamps},
+		{"Faults", testFaults},
+		{"Gaps", testGaps},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
+}
+
+// start starts the venue with the suite's defaults filled in.
+func (h Harness) start(t *testing.T, up Upstream) seamless.Fetcher {
+	if up.Front == nil {
+		up.Front = func(_ *testing.T, url string) string { return url }
+	}
+	return h.Start(t, up)
 }
 
 // promptly bounds how long a fetch may take to notice its context ended.
@@ -195,12 +233,20 @@ func testPages(t *testing.T, h Harness) {
 	if page <= 0 {
 		page = 1000
 	}
-	// The venue holds 3 pages and a half of closed bars from first; now is a day later.
+	if h.Window > 0 {
+		page = max(h.Window/8, 2)
+	}
+	// The venue holds 3 pages and a half of closed bars from first; now is a day later,
+	// or, for a venue serving a window, such that the window starts a little more than
+	// two pages before first.
 	first := t0
 	n := 3*page + page/2
 	held := h.bars(s, grid.R(first, first+int64(n)*iv))
 	now := time.Unix(first+int64(n)*iv+86400, 0)
-	f := h.Start(t, Upstream{Series: s, Now: now, Bars: held})
+	if h.Window > 0 {
+		now = time.Unix(first+int64(h.Window-1-2*page-5)*iv, 0)
+	}
+	f := h.start(t, Upstream{Series: s, Now: now, Bars: held})
 	at := func(i int) int64 { return first + int64(i)*iv }
 	type rangeCase struct {
 		name string
@@ -219,12 +265,30 @@ func testPages(t *testing.T, h Harness) {
 	if h.Generated == nil {
 		cases = append(cases,
 			rangeCase{"BeforeFirstBar", grid.R(at(-2*page), at(10))},
-			rangeCase{"PastLastBar", grid.R(at(n-page/2), at(n+page))},
-			rangeCase{"NoBarsHeld", grid.R(at(-3*page), at(-page))})
+			rangeCase{"PastLastBar", grid.R(at(n-page/2), at(n+page))})
+		if h.Window > 0 {
+			cases = append(cases, rangeCase{"NoBarsHeld", grid.R(at(-2*page), at(-page))})
+		} else {
+			cases = append(cases, rangeCase{"NoBarsHeld", grid.R(at(-3*page), at(-page))})
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fetch(t, f, s, tc.r, expect(held, iv, tc.r, now))
+		})
+	}
+	if h.Window > 0 {
+		t.Run("BeforeWindow", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+			defer cancel()
+			r := grid.R(at(-3*page), at(10))
+			got, err := f.Fetch(ctx, s, r)
+			if err == nil {
+				t.Fatalf("Fetch %v before the venue's %d-bar window: %d bars and no error; want a Permanent error", r, h.Window, got.Len())
+			}
+			if !seamless.IsPermanent(err) {
+				t.Fatalf("Fetch %v before the venue's window: %v; want it marked seamless.Permanent", r, err)
+			}
 		})
 	}
 }
@@ -248,7 +312,7 @@ func testClosedOnly(t *testing.T, h Harness) {
 			if closed(open, iv, tc.now) {
 				t.Fatalf("test bug: bar %d is closed at %v", open, tc.now)
 			}
-			f := h.Start(t, Upstream{Series: s, Now: tc.now, Bars: held})
+			f := h.start(t, Upstream{Series: s, Now: tc.now, Bars: held})
 			for _, r := range []grid.Range{
 				grid.R(open-50*iv, open+10*iv), // across now, into the future
 				grid.R(open-3*iv, open+iv),     // ending with the forming bar
@@ -277,7 +341,7 @@ func testContext(t *testing.T, h Harness) {
 		{"CancelledDuringStalledRequest", true, 100 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := h.Start(t, Upstream{Series: s, Now: now, Bars: held, Stall: tc.stall})
+			f := h.start(t, Upstream{Series: s, Now: now, Bars: held, Stall: tc.stall})
 			// Goroutines of the fake upstream and of earlier tests are not the fetch's.
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			ctx, cancel := context.WithCancel(context.Background())
@@ -319,7 +383,7 @@ func testUnknownSymbol(t *testing.T, h Harness) {
 	}
 	s := h.series("1m")
 	iv := s.Interval
-	f := h.Start(t, Upstream{Series: s, Now: time.Unix(t0+200*iv, 0), Bars: h.bars(s, grid.R(t0, t0+100*iv))})
+	f := h.start(t, Upstream{Series: s, Now: time.Unix(t0+200*iv, 0), Bars: h.bars(s, grid.R(t0, t0+100*iv))})
 	unknown := seamless.Series{NodeID: fmt.Sprintf("ohlcv:%s:%s:1m", h.Source, h.UnknownSymbol), Interval: iv}
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
@@ -351,12 +415,161 @@ func testTimestamps(t *testing.T, h Harness) {
 		t.Run(fmt.Sprintf("%s@%d", tc.tf, start), func(t *testing.T) {
 			held := h.bars(s, grid.R(start, start+60*iv))
 			now := time.Unix(start+61*iv, 0)
-			f := h.Start(t, Upstream{Series: s, Now: now, Bars: held})
+			f := h.start(t, Upstream{Series: s, Now: now, Bars: held})
 			r := grid.R(start, start+60*iv)
 			fetch(t, f, s, r, expect(held, iv, r, now))
 			if i := slices.IndexFunc(held.TS, func(ts int64) bool { return ts%iv != 0 }); i >= 0 {
 				t.Fatalf("test bug: held bar %d off the grid", held.TS[i])
 			}
 		})
+	}
+}
+
+// Fault is one answer the suite's proxy gives instead of forwarding a request.
+type fault struct {
+	status     int
+	retryAfter string
+	truncate   bool // forward, then cut the body in half
+}
+
+// faultProxy forwards to a fake, answering the first requests with faults (the last
+// fault repeats when always is set).
+type faultProxy struct {
+	target string
+	mu     sync.Mutex
+	faults []fault
+	always bool
+	n      int
+}
+
+func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.n++
+	var f *fault
+	if len(p.faults) > 0 {
+		f = &p.faults[0]
+		if len(p.faults) > 1 || !p.always {
+			p.faults = p.faults[1:]
+		}
+	}
+	p.mu.Unlock()
+	if f != nil && !f.truncate {
+		if f.retryAfter != "" {
+			w.Header().Set("Retry-After", f.retryAfter)
+		}
+		w.WriteHeader(f.status)
+		fmt.Fprintf(w, `{"error":"injected %d"}`, f.status)
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.target+r.URL.RequestURI(), nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if f != nil {
+		body = body[:len(body)/2]
+	}
+	for k, v := range resp.Header {
+		if k != "Content-Length" {
+			w.Header()[k] = v
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(body)
+}
+
+func (p *faultProxy) requests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+func testFaults(t *testing.T, h Harness) {
+	if h.Generated != nil || h.InProcess {
+		t.Skip("the venue has no HTTP upstream to fail")
+	}
+	s := h.series("1m")
+	iv := s.Interval
+	held := h.bars(s, grid.R(t0, t0+200*iv))
+	now := time.Unix(t0+201*iv, 0)
+	r := grid.R(t0, t0+200*iv)
+	start := func(t *testing.T, faults []fault, always bool) (seamless.Fetcher, *faultProxy) {
+		p := &faultProxy{faults: faults, always: always}
+		f := h.start(t, Upstream{Series: s, Now: now, Bars: held, Front: func(t *testing.T, url string) string {
+			p.target = url
+			srv := httptest.NewServer(p)
+			t.Cleanup(srv.Close)
+			return srv.URL
+		}})
+		if p.target == "" {
+			t.Fatal("the harness did not put its fake behind Upstream.Front (set Harness.InProcess for an in-process upstream)")
+		}
+		return f, p
+	}
+	fetchErr := func(t *testing.T, f seamless.Fetcher) error {
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		defer cancel()
+		got, err := f.Fetch(ctx, s, r)
+		if err == nil {
+			t.Fatalf("Fetch %v: %d bars and no error", r, got.Len())
+		}
+		return err
+	}
+	t.Run("ServerErrorsRetried", func(t *testing.T) {
+		f, _ := start(t, []fault{{status: http.StatusServiceUnavailable}, {status: http.StatusBadGateway}}, false)
+		fetch(t, f, s, r, expect(held, iv, r, now))
+	})
+	t.Run("RateLimitWaitedOut", func(t *testing.T) {
+		f, p := start(t, []fault{{status: http.StatusTooManyRequests, retryAfter: "1"}}, false)
+		fetch(t, f, s, r, expect(held, iv, r, now))
+		if p.requests() < 2 {
+			t.Fatalf("%d requests: the rate-limited one was not retried", p.requests())
+		}
+	})
+	t.Run("ClientErrorPermanent", func(t *testing.T) {
+		f, p := start(t, []fault{{status: http.StatusBadRequest}}, true)
+		if err := fetchErr(t, f); !seamless.IsPermanent(err) {
+			t.Fatalf("HTTP 400: %v; want a seamless.Permanent error", err)
+		}
+		if p.requests() != 1 {
+			t.Fatalf("HTTP 400 was retried: %d requests", p.requests())
+		}
+	})
+	t.Run("TruncatedAnswer", func(t *testing.T) {
+		f, _ := start(t, []fault{{truncate: true}}, true)
+		if err := fetchErr(t, f); !seamless.IsPermanent(err) {
+			t.Fatalf("a body cut short: %v; want a seamless.Permanent error (a changed answer shape)", err)
+		}
+	})
+}
+
+func testGaps(t *testing.T, h Harness) {
+	if h.Generated != nil {
+		t.Skip("a generated venue has no maintenance")
+	}
+	s := h.series("1m")
+	iv := s.Interval
+	page := h.PageLimit
+	if page <= 0 || h.Window > 0 {
+		page = 100
+	}
+	n := 2*page + 50
+	all := h.bars(s, grid.R(t0, t0+int64(n)*iv))
+	// Two gaps: one inside the first page, one across the boundary of the second.
+	gaps := []grid.Range{grid.R(t0+10*iv, t0+40*iv), grid.R(t0+int64(page-5)*iv, t0+int64(page+20)*iv)}
+	held := all.Normalize(func(ts int64) bool {
+		return !slices.ContainsFunc(gaps, func(g grid.Range) bool { return g.Contains(ts) })
+	})
+	now := time.Unix(t0+int64(n+1)*iv, 0)
+	f := h.start(t, Upstream{Series: s, Now: now, Bars: held})
+	for _, r := range []grid.Range{grid.R(t0, t0+int64(n)*iv), gaps[0], grid.R(gaps[1].Start-iv, gaps[1].End+iv)} {
+		fetch(t, f, s, r, expect(held, iv, r, now))
 	}
 }

@@ -127,7 +127,7 @@ func (f *fetcher) Fetch(ctx context.Context, s seamless.Series, r grid.Range) (*
 func harness(broken string) sourcetest.Harness {
 	const limit = 7 // small pages keep the many-page ranges short
 	return sourcetest.Harness{
-		Source: "ref", Symbol: "BTC/USDT", UnknownSymbol: "NOPE/USDT", PageLimit: limit,
+		Source: "ref", Symbol: "BTC/USDT", UnknownSymbol: "NOPE/USDT", PageLimit: limit, InProcess: true,
 		Start: func(t *testing.T, up sourcetest.Upstream) seamless.Fetcher {
 			return &fetcher{v: &venue{up: up, symbol: "BTC/USDT", limit: limit}, now: up.Now, broken: broken}
 		},
