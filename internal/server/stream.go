@@ -47,9 +47,15 @@ type StreamConfig struct {
 	OriginPatterns []string
 }
 
+// Defaults of StreamConfig.
+const (
+	DefaultStreamMaxConnections   = 4096
+	DefaultStreamMaxSubscriptions = 64
+)
+
 func (c StreamConfig) withDefaults() StreamConfig {
-	setDefault(&c.MaxConnections, 4096)
-	setDefault(&c.MaxSubscriptions, 64)
+	setDefault(&c.MaxConnections, DefaultStreamMaxConnections)
+	setDefault(&c.MaxSubscriptions, DefaultStreamMaxSubscriptions)
 	setDefault(&c.WriteTimeout, 10*time.Second)
 	setDefault(&c.AuthTimeout, 10*time.Second)
 	return c
