@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,13 @@ import (
 	"github.com/seamless-data/seamless/internal/server/wire"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// BenchmarkStreamLatency1000Remote runs its clients in this binary re-executed.
+	if u := os.Getenv(loadClientsEnv); u != "" {
+		os.Exit(runLoadClients(u))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const node = servertest.Node
 
