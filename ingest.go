@@ -49,6 +49,9 @@ type Ingested struct {
 	Origin Origin
 	// Token is the lease's fencing token (0 for live writes and imports).
 	Token uint64
+	// share is set on the copy the subscriptions' hub publishes (subscribe.go): the
+	// events the write becomes, shared by subscriptions at the same cursor.
+	share *writeShare
 }
 
 // LiveSink receives the closed bars of a live tier. *Provider implements it, so live

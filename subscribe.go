@@ -205,6 +205,10 @@ type StreamEvent struct {
 	Reason string
 	// Time is when the event was made, on the provider's clock.
 	Time time.Time
+	// Shared is set on a bars event that every subscription at the same cursor
+	// received as this very event (all fields equal): the live bars of one write, at the
+	// live edge. A transport may encode it once for all of them (Shared.Encoding).
+	Shared *stream.Shared
 }
 
 // Subscription is a running subscription. Read its events from Events until the
@@ -252,7 +256,10 @@ func (p *Provider) hubOf() *stream.Hub[Series, Ingested] {
 		p.subs.opts = p.subs.opts.withDefaults()
 		p.subs.hub = stream.NewHub[Series, Ingested](p.keepLive)
 		hub := p.subs.hub
-		p.OnIngest(func(w Ingested) { hub.Publish(w.Series, w) })
+		p.OnIngest(func(w Ingested) {
+			w.share = &writeShare{}
+			hub.Publish(w.Series, w)
+		})
 	})
 	return p.subs.hub
 }
@@ -485,7 +492,9 @@ func (s *subscription) event(ev *StreamEvent) {
 // the pace); once live it never waits: a queue that is full but for the two slots kept
 // for the error and end events ends the subscription (errSlowConsumer).
 func (s *subscription) send(ev StreamEvent) error {
-	ev = s.stamp(ev)
+	if ev.Shared == nil {
+		ev = s.stamp(ev)
+	}
 	if s.live {
 		// Only this goroutine sends, so the room seen here cannot shrink before the send.
 		if len(s.out) >= cap(s.out)-2 {
@@ -653,8 +662,11 @@ func (s *subscription) offer(w Ingested) error {
 			return nil
 		case stream.Deliver:
 			if step.Hi > step.Lo {
-				if err := s.send(StreamEvent{Type: EventBars, Frame: w.Frame.Slice(step.Lo, step.Hi), Origin: string(w.Origin),
-					Cursor: stream.Cursor(step.Next)}); err != nil {
+				ev := w.share.event(step, func() StreamEvent {
+					return s.stamp(StreamEvent{Type: EventBars, Frame: w.Frame.Slice(step.Lo, step.Hi), Origin: string(w.Origin),
+						Cursor: stream.Cursor(step.Next), Shared: &stream.Shared{}})
+				})
+				if err := s.send(ev); err != nil {
 					return err
 				}
 			}
@@ -719,6 +731,37 @@ func (s *subscription) forming() error {
 	}
 	s.lastForm = f
 	return s.send(StreamEvent{Type: EventForming, Frame: f})
+}
+
+// writeShare holds the bars events one write became, one per seam step: the
+// subscriptions at the same cursor take the same step and deliver the same event
+// (stamped once, its encodings shared) instead of each making its own.
+type writeShare struct {
+	mu    sync.Mutex
+	steps []sharedStep
+}
+
+type sharedStep struct {
+	step stream.Step
+	ev   StreamEvent
+}
+
+// event returns the event of step, made by mk for the first subscription to take it.
+// A write published before the hub set share (none is) would get a fresh event.
+func (w *writeShare) event(step stream.Step, mk func() StreamEvent) StreamEvent {
+	if w == nil {
+		return mk()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, st := range w.steps {
+		if st.step == step {
+			return st.ev
+		}
+	}
+	ev := mk()
+	w.steps = append(w.steps, sharedStep{step, ev})
+	return ev
 }
 
 // sameRow reports whether two forming bars are the same update (one row each).

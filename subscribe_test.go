@@ -433,6 +433,10 @@ func TestSubscribeFanOut(t *testing.T) {
 	var mu sync.Mutex
 	cursors := make([]int64, subscribers)
 	got := make([][]int64, subscribers)
+	// The live bars of one write reach every subscriber at the cursor as one shared
+	// event (encoded once by a transport); history pages are each subscriber's own.
+	shared := map[string]*stream.Shared{}
+	liveEvents := 0
 	var wg sync.WaitGroup
 	for i := 1; i < subscribers; i++ {
 		wg.Add(1)
@@ -446,6 +450,18 @@ func TestSubscribeFanOut(t *testing.T) {
 				mu.Lock()
 				if ev.Type == seamless.EventBars {
 					got[i] = append(got[i], ev.Frame.TS...)
+					switch {
+					case ev.Origin == seamless.OriginHistory && ev.Shared != nil:
+						t.Errorf("a history page marked shared")
+					case ev.Origin == string(seamless.OriginLive):
+						liveEvents++
+						if ev.Shared == nil {
+							t.Errorf("live bars at %s not shared", ev.Cursor)
+						} else if was, ok := shared[ev.Cursor]; ok && was != ev.Shared {
+							t.Errorf("live bars at %s: two events for one write", ev.Cursor)
+						}
+						shared[ev.Cursor] = ev.Shared
+					}
 				}
 				cursors[i] = next
 				mu.Unlock()
@@ -500,6 +516,9 @@ func TestSubscribeFanOut(t *testing.T) {
 	wg.Wait()
 	for i := 1; i < subscribers; i++ {
 		wantGrid(t, got[i], first, end)
+	}
+	if len(shared) == 0 || liveEvents < 2*len(shared) {
+		t.Fatalf("%d live bars events over %d shared ones", liveEvents, len(shared))
 	}
 	if s := e.tier.Stats(); s.Subscribed != 1 {
 		t.Fatalf("live tier subscribed %d times for %d subscribers: %+v", s.Subscribed, subscribers, s)

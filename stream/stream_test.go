@@ -1,6 +1,8 @@
 package stream_test
 
 import (
+	"errors"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -103,5 +105,41 @@ func TestHub(t *testing.T) {
 	c.Leave()
 	if closed["x"] != 1 || closed["y"] != 1 || h.Keys() != 0 {
 		t.Fatalf("closed %v, %d keys", closed, h.Keys())
+	}
+}
+
+// TestShared: each key is encoded once however many goroutines ask, and every caller
+// gets those bytes; keys are independent.
+func TestShared(t *testing.T) {
+	var s stream.Shared
+	calls := map[string]int{}
+	var wg sync.WaitGroup
+	results := make([][]byte, 64)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := []string{"json", "arrow"}[i%2]
+			results[i], _ = s.Encoding(key, func() ([]byte, error) {
+				calls[key]++ // under the Shared's lock
+				return []byte(key), nil
+			})
+		}()
+	}
+	wg.Wait()
+	if calls["json"] != 1 || calls["arrow"] != 1 {
+		t.Fatalf("encoded %v times", calls)
+	}
+	for i, r := range results {
+		if want := []string{"json", "arrow"}[i%2]; string(r) != want {
+			t.Fatalf("caller %d got %q, want %q", i, r, want)
+		}
+	}
+	wantErr := errors.New("no")
+	if _, err := s.Encoding("sse", func() ([]byte, error) { return nil, wantErr }); err != wantErr {
+		t.Fatal(err)
+	}
+	if _, err := s.Encoding("sse", func() ([]byte, error) { t.Fatal("encoded again"); return nil, nil }); err != wantErr {
+		t.Fatal(err)
 	}
 }

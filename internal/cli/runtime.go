@@ -91,6 +91,8 @@ type runtimeOptions struct {
 	s3 *artifact.S3Config
 	// live holds the live tier's tuning; openLive adds its feeds, store and logger.
 	live live.Options
+	// subs tunes the provider's subscriptions (stream_*).
+	subs seamless.SubscribeOptions
 }
 
 // parseRuntimeOptions parses the core settings; the first bad one is a *SettingError.
@@ -119,7 +121,42 @@ func parseRuntimeOptions(c *config) (o runtimeOptions, err error) {
 	if o.live, err = liveOptions(c); err != nil {
 		return o, err
 	}
+	if o.subs, err = subscribeOptions(c); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// subscribeOptions reads the subscriptions' tuning (stream_buffer_events,
+// stream_heartbeat, stream_live_grace); unset ones stay zero, the provider's defaults.
+func subscribeOptions(c *config) (o seamless.SubscribeOptions, err error) {
+	n, err := c.intIn("stream_buffer_events", "events per subscription", 2, 1_000_000)
+	if err != nil {
+		return o, err
+	}
+	o.Buffer = int(n)
+	if o.Heartbeat, err = c.durationIn("stream_heartbeat", time.Second, time.Hour, "want a duration from 1s to 1h, e.g. 15s"); err != nil {
+		return o, err
+	}
+	if o.LiveGrace, err = c.durationIn("stream_live_grace", 100*time.Millisecond, time.Hour, "want a duration from 100ms to 1h, e.g. 5s"); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// streamConfig reads the limits of the server's /v1/stream (stream_max_*); unset ones
+// stay zero, the server's defaults.
+func streamConfig(c *config) (sc server.StreamConfig, err error) {
+	n, err := c.intIn("stream_max_connections", "stream connections", 1, 1_000_000)
+	if err != nil {
+		return sc, err
+	}
+	sc.MaxConnections = int(n)
+	if n, err = c.intIn("stream_max_subscriptions", "subscriptions per connection", 1, 10_000); err != nil {
+		return sc, err
+	}
+	sc.MaxSubscriptions = int(n)
+	return sc, nil
 }
 
 func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
@@ -203,10 +240,11 @@ func (g *globals) openRuntime(ctx context.Context) (_ *runtime, err error) {
 	rt.provider, err = seamless.New(seamless.Config{
 		Live: tier, CacheBytes: opts.cacheBytes, Backfill: rt.backfill,
 		Store: rt.store, Coordinator: rt.coord, MaxBars: opts.maxBars, Logger: rt.log, Observer: rt.metrics, TracerProvider: tp,
-		Sources:   router,
-		Reports:   reportSink{rt.reports},
-		Artifacts: artifact.Publisher(arts, "seamless"),
-		Schemas:   rt.schemas.Validator(),
+		Subscriptions: opts.subs,
+		Sources:       router,
+		Reports:       reportSink{rt.reports},
+		Artifacts:     artifact.Publisher(arts, "seamless"),
+		Schemas:       rt.schemas.Validator(),
 	})
 	if err != nil {
 		return nil, err

@@ -34,6 +34,9 @@ Set SEAMLESS_API_TOKENS (comma-separated "token" or "name:token" entries) to req
 			if err != nil {
 				return g.fail(c.invalid("api_tokens", "%v", err), false)
 			}
+			if cfg.Stream, err = streamConfig(c); err != nil {
+				return g.fail(err, false)
+			}
 			g.logLevel = slog.LevelInfo
 			rt, err := g.open()
 			if err != nil {

@@ -443,3 +443,50 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// TestStreamSettings: the stream_* settings reach the provider's subscriptions and the
+// server's stream limits; unset they stay zero (the defaults), out of range they are
+// refused with the setting named.
+func TestStreamSettings(t *testing.T) {
+	keys := []string{"SEAMLESS_STREAM_BUFFER_EVENTS", "SEAMLESS_STREAM_HEARTBEAT", "SEAMLESS_STREAM_LIVE_GRACE",
+		"SEAMLESS_STREAM_MAX_CONNECTIONS", "SEAMLESS_STREAM_MAX_SUBSCRIPTIONS"}
+	for _, k := range keys {
+		t.Setenv(k, "")
+	}
+	if o, err := subscribeOptions(envConfig()); err != nil || o != (seamless.SubscribeOptions{}) {
+		t.Fatalf("nothing set: %+v %v", o, err)
+	}
+	if sc, err := streamConfig(envConfig()); err != nil || sc.MaxConnections != 0 || sc.MaxSubscriptions != 0 {
+		t.Fatalf("nothing set: %+v %v", sc, err)
+	}
+	t.Setenv("SEAMLESS_STREAM_BUFFER_EVENTS", "64")
+	t.Setenv("SEAMLESS_STREAM_HEARTBEAT", "30s")
+	t.Setenv("SEAMLESS_STREAM_LIVE_GRACE", "2s")
+	t.Setenv("SEAMLESS_STREAM_MAX_CONNECTIONS", "100")
+	t.Setenv("SEAMLESS_STREAM_MAX_SUBSCRIPTIONS", "8")
+	o, err := subscribeOptions(envConfig())
+	if want := (seamless.SubscribeOptions{Buffer: 64, Heartbeat: 30 * time.Second, LiveGrace: 2 * time.Second}); err != nil || o != want {
+		t.Fatalf("set: %+v %v; want %+v", o, err, want)
+	}
+	if sc, err := streamConfig(envConfig()); err != nil || sc.MaxConnections != 100 || sc.MaxSubscriptions != 8 {
+		t.Fatalf("set: %+v %v", sc, err)
+	}
+	for name, bad := range map[string][]string{
+		"SEAMLESS_STREAM_BUFFER_EVENTS":     {"1", "0", "1000001", "many"},
+		"SEAMLESS_STREAM_HEARTBEAT":         {"500ms", "2h", "15"},
+		"SEAMLESS_STREAM_LIVE_GRACE":        {"10ms", "2h", "5"},
+		"SEAMLESS_STREAM_MAX_CONNECTIONS":   {"0", "-1", "lots"},
+		"SEAMLESS_STREAM_MAX_SUBSCRIPTIONS": {"0", "10001"},
+	} {
+		for _, v := range bad {
+			t.Setenv(name, v)
+			_, err1 := subscribeOptions(envConfig())
+			_, err2 := streamConfig(envConfig())
+			var re *seamless.RequestError
+			if err := errors.Join(err1, err2); !errors.As(err, &re) || re.Field != name {
+				t.Errorf("%s=%q: %v; want a RequestError on that field", name, v, err)
+			}
+		}
+		t.Setenv(name, "")
+	}
+}

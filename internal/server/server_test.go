@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,7 +27,13 @@ import (
 	"github.com/seamless-data/seamless/internal/server/wire"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// BenchmarkStreamLatency1000Remote runs its clients in this binary re-executed.
+	if u := os.Getenv(loadClientsEnv); u != "" {
+		os.Exit(runLoadClients(u))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const node = servertest.Node
 
@@ -476,7 +483,7 @@ func TestFetchesQueue(t *testing.T) {
 	for k := 2; k < 6; k++ {
 		go func() { answers <- get(t, e, slowQuery(k)) }()
 	}
-	waitFor(t, func() bool { return metricValue(t, e, `seamless_admission_queued{pool="fetch"}`) == 4 })
+	waitFor(t, func() bool { return scrapeMetric(t, e, `seamless_admission_queued{pool="fetch"}`) == 4 })
 	r := get(t, e, barsQuery()) // the queue is full
 	if b := errorBody(t, r); r.status != 429 || !strings.Contains(b.Message, "already waiting") {
 		t.Fatalf("past the queue: %d %+v", r.status, b)
@@ -489,7 +496,7 @@ func TestFetchesQueue(t *testing.T) {
 			t.Fatalf("queued fetch: %d %s", r.status, r.body)
 		}
 	}
-	if v := metricValue(t, e, `seamless_admission_refused_total{pool="fetch",reason="queue_full"}`); v != 1 {
+	if v := scrapeMetric(t, e, `seamless_admission_refused_total{pool="fetch",reason="queue_full"}`); v != 1 {
 		t.Errorf("queue_full refusals %v, want 1", v)
 	}
 }
@@ -518,7 +525,7 @@ func TestSlowReaderHoldsNoFetchSlot(t *testing.T) {
 			t.Fatalf("fetch while a reader stalls: %d %s", r.status, r.body)
 		}
 	}
-	waitFor(t, func() bool { return metricValue(t, e, `seamless_http_answers_cut_total{stalled="true"}`) == 1 })
+	waitFor(t, func() bool { return scrapeMetric(t, e, `seamless_http_answers_cut_total{stalled="true"}`) == 1 })
 }
 
 func TestBackfillJob(t *testing.T) {
@@ -690,9 +697,9 @@ func TestNegotiate(t *testing.T) {
 	}
 }
 
-// metricValue is the value of the sample named exactly series (name{labels}) on the
+// scrapeMetric is the value of the sample named exactly series (name{labels}) on the
 // server's /metrics, or -1 if it is absent.
-func metricValue(t *testing.T, e *servertest.Env, series string) float64 {
+func scrapeMetric(t *testing.T, e *servertest.Env, series string) float64 {
 	t.Helper()
 	r := get(t, e, "/metrics")
 	for _, line := range strings.Split(string(r.body), "\n") {

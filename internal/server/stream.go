@@ -47,9 +47,15 @@ type StreamConfig struct {
 	OriginPatterns []string
 }
 
+// Defaults of StreamConfig.
+const (
+	DefaultStreamMaxConnections   = 4096
+	DefaultStreamMaxSubscriptions = 64
+)
+
 func (c StreamConfig) withDefaults() StreamConfig {
-	setDefault(&c.MaxConnections, 4096)
-	setDefault(&c.MaxSubscriptions, 64)
+	setDefault(&c.MaxConnections, DefaultStreamMaxConnections)
+	setDefault(&c.MaxSubscriptions, DefaultStreamMaxSubscriptions)
 	setDefault(&c.WriteTimeout, 10*time.Second)
 	setDefault(&c.AuthTimeout, 10*time.Second)
 	return c
@@ -245,19 +251,19 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cursor := sub.Cursor()
-	var buf bytes.Buffer
 	write := func(ev seamless.StreamEvent) error {
-		data, err := wire.MarshalStreamEvent(ev)
+		var msg []byte
+		var err error
+		if ev.Shared != nil { // the same for every subscriber at the live edge: encoded once
+			msg, err = ev.Shared.Encoding("sse", func() ([]byte, error) { return encodeSSE(ev) })
+		} else {
+			msg, err = encodeSSE(ev)
+		}
 		if err != nil {
 			return err
 		}
-		buf.Reset()
-		if ev.Cursor != "" {
-			fmt.Fprintf(&buf, "id: %s\n", ev.Cursor)
-		}
-		fmt.Fprintf(&buf, "event: %s\ndata: %s\n\n", ev.Type, data)
 		_ = rc.SetWriteDeadline(time.Now().Add(st.cfg.WriteTimeout))
-		if _, err := w.Write(buf.Bytes()); err != nil {
+		if _, err := w.Write(msg); err != nil {
 			return err
 		}
 		st.observe(ev, s.cfg.Clock.Now())
@@ -282,4 +288,19 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// encodeSSE is the SSE event of ev: the cursor as its id, its type as the event name,
+// its JSON as the data.
+func encodeSSE(ev seamless.StreamEvent) ([]byte, error) {
+	data, err := wire.MarshalStreamEvent(ev)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if ev.Cursor != "" {
+		fmt.Fprintf(&buf, "id: %s\n", ev.Cursor)
+	}
+	fmt.Fprintf(&buf, "event: %s\ndata: %s\n\n", ev.Type, data)
+	return buf.Bytes(), nil
 }

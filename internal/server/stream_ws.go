@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -337,7 +338,19 @@ func (ws *wsSession) write(ctx context.Context, ev seamless.StreamEvent) error {
 	ws.writeMu.Lock()
 	defer ws.writeMu.Unlock()
 	var err error
-	if ws.arrow && ev.Type == seamless.EventBars {
+	switch {
+	case ev.Shared != nil:
+		// The same event goes to every subscriber of the series at the live edge:
+		// encoded once (per format) for all of them, written as it is to each.
+		typ, key := websocket.MessageText, "websocket/json"
+		if ws.arrow {
+			typ, key = websocket.MessageBinary, "websocket/arrow"
+		}
+		var data []byte
+		if data, err = ev.Shared.Encoding(key, func() ([]byte, error) { return encodeWS(ev, ws.arrow) }); err == nil {
+			err = ws.conn.Write(ctx, typ, data)
+		}
+	case ws.arrow && ev.Type == seamless.EventBars:
 		// Streamed into the message through a buffer: a 65,536-bar page is 3 MiB, which
 		// is not worth assembling before the first frame goes out.
 		var mw io.WriteCloser
@@ -351,7 +364,7 @@ func (ws *wsSession) write(ctx context.Context, ev seamless.StreamEvent) error {
 			arrowWriters.Put(bw)
 			err = errors.Join(err, mw.Close())
 		}
-	} else {
+	default:
 		var data []byte
 		if data, err = wire.MarshalStreamEvent(ev); err == nil {
 			err = ws.conn.Write(ctx, websocket.MessageText, data)
@@ -361,4 +374,17 @@ func (ws *wsSession) write(ctx context.Context, ev seamless.StreamEvent) error {
 		st.observe(ev, ws.s.cfg.Clock.Now())
 	}
 	return err
+}
+
+// encodeWS is the message of ev: its Arrow IPC stream for bars on an Arrow
+// connection, else its JSON.
+func encodeWS(ev seamless.StreamEvent, arrow bool) ([]byte, error) {
+	if !arrow || ev.Type != seamless.EventBars {
+		return wire.MarshalStreamEvent(ev)
+	}
+	var buf bytes.Buffer
+	if err := wire.WriteArrowEvent(&buf, ev); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
