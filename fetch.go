@@ -408,6 +408,10 @@ func requestPolicy(req Request) (SLAPolicy, error) {
 		p.MaxLagSeconds = req.MaxLagSeconds
 	}
 	if err := p.Validate(); err != nil {
+		var re *RequestError
+		if errors.As(err, &re) {
+			return SLAPolicy{}, re
+		}
 		return SLAPolicy{}, &RequestError{Field: "sla", Message: strings.TrimPrefix(err.Error(), "sla: ")}
 	}
 	return p, nil

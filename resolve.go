@@ -32,6 +32,10 @@ type resolved struct {
 // parseNode reads a node id: the standard grammar, or an id a NodeResolver router
 // maps to a standard one.
 func (p *Provider) parseNode(nodeID string) (NodeID, error) {
+	// A routed alias is bounded like a standard id: it names a stored series too.
+	if err := checkNodeIDLength(nodeID); err != nil {
+		return NodeID{}, &RequestError{Field: "node_id", Message: err.Error()}
+	}
 	node, err := ParseNodeID(nodeID)
 	if err == nil {
 		return node, nil

@@ -27,8 +27,32 @@ type NodeID struct {
 	Interval int64
 }
 
-// ParseNodeID parses a standard node id such as "ohlcv:binance:BTC/USDT:1m".
+// MaxNodeIDBytes bounds every node id, standard or routed: a node id becomes a store
+// key, a file name, a lease key and a metric label, so an unbounded one lets a client
+// grow each of them without limit.
+const MaxNodeIDBytes = 256
+
+// checkNodeIDLength rejects a node id over MaxNodeIDBytes, quoting only its start.
+func checkNodeIDLength(id string) error {
+	if len(id) > MaxNodeIDBytes {
+		return fmt.Errorf("node id %q… is %d bytes, over the limit of %d", id[:32], len(id), MaxNodeIDBytes)
+	}
+	return nil
+}
+
+// symbolByte reports whether b may appear in a symbol: [A-Za-z0-9/:._-] (SPEC §1's
+// ':' and '/' included, nothing that needs escaping in a URL, a path or a label).
+func symbolByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+		b == '/' || b == ':' || b == '.' || b == '_' || b == '-'
+}
+
+// ParseNodeID parses a standard node id such as "ohlcv:binance:BTC/USDT:1m". The id is
+// at most MaxNodeIDBytes long and its symbol is made of [A-Za-z0-9/:._-].
 func ParseNodeID(id string) (NodeID, error) {
+	if err := checkNodeIDLength(id); err != nil {
+		return NodeID{}, err
+	}
 	first := strings.IndexByte(id, ':')
 	last := strings.LastIndexByte(id, ':')
 	if first < 0 {
@@ -46,6 +70,11 @@ func ParseNodeID(id string) (NodeID, error) {
 		}
 		if strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 			return NodeID{}, fmt.Errorf("node id %q: %s contains white space or control characters", id, part)
+		}
+	}
+	for i := 0; i < len(n.Symbol); i++ {
+		if !symbolByte(n.Symbol[i]) {
+			return NodeID{}, fmt.Errorf("node id %q: symbol contains %q (allowed: letters, digits and / : . _ -)", id, n.Symbol[i])
 		}
 	}
 	iv, err := ParseTimeframe(n.Timeframe)

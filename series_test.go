@@ -26,6 +26,14 @@ func TestParseNodeID(t *testing.T) {
 		{"ohlcv:demo:X:-1m", "", "", "", "", 0, false},
 		{"ohlcv:demo:X:1y", "", "", "", "", 0, false},
 		{"ohlcv:demo:X Y:1m", "", "", "", "", 0, false},
+		{"ohlcv:demo:a.b_c-d/E:F:1m", "ohlcv", "demo", "a.b_c-d/E:F", "1m", 60, true},
+		{"ohlcv:demo:" + strings.Repeat("X", 256-len("ohlcv:demo::1m")) + ":1m", "ohlcv", "demo", strings.Repeat("X", 256-len("ohlcv:demo::1m")), "1m", 60, true},
+		{"ohlcv:demo:" + strings.Repeat("X", 257-len("ohlcv:demo::1m")) + ":1m", "", "", "", "", 0, false},
+		{"ohlcv:demo:" + strings.Repeat("X", 30000) + ":1m", "", "", "", "", 0, false},
+		{"ohlcv:demo:BTC%2FUSDT:1m", "", "", "", "", 0, false},
+		{"ohlcv:demo:BTC<script>:1m", "", "", "", "", 0, false},
+		{"ohlcv:demo:BTC\"x:1m", "", "", "", "", 0, false},
+		{"ohlcv:demo:ÄPFEL:1m", "", "", "", "", 0, false},
 		{"", "", "", "", "", 0, false},
 	} {
 		n, err := seamless.ParseNodeID(tc.in)
@@ -49,6 +57,14 @@ func FuzzParseNodeID(f *testing.F) {
 		}
 		if n.String() != s || n.Interval <= 0 || strings.Contains(n.Kind, ":") || strings.Contains(n.Source, ":") {
 			t.Fatalf("ParseNodeID(%q) = %+v", s, n)
+		}
+		if len(s) > seamless.MaxNodeIDBytes {
+			t.Fatalf("ParseNodeID accepted a %d-byte id", len(s))
+		}
+		for _, c := range []byte(n.Symbol) {
+			if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/:._-", rune(c)) {
+				t.Fatalf("ParseNodeID(%q) accepted symbol byte %q", s, c)
+			}
 		}
 	})
 }

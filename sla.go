@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -64,16 +65,29 @@ type SLAPolicy struct {
 	OnViolation       OnViolation `json:"on_violation" yaml:"on_violation"`
 }
 
-// Validate checks ranges: budgets ≥ 0, min_coverage in [0, 1], max_lag ≥ 0, and a
-// known on_violation (empty means fail_fast).
+// MaxBudgetMS is the largest millisecond budget a policy may set (24 h): far past any
+// request's life, and small enough that no budget arithmetic can overflow a
+// time.Duration (a total_deadline_ms of 2^63-1 would otherwise wrap negative and end
+// the request at once).
+const MaxBudgetMS = int64(24 * time.Hour / time.Millisecond)
+
+// Validate checks ranges: budgets in [0, MaxBudgetMS], max_sync_gap_bars ≥ 0,
+// min_coverage in [0, 1], max_lag ≥ 0, and a known on_violation (empty means
+// fail_fast). A budget out of range is a *RequestError naming the field.
 func (p SLAPolicy) Validate() error {
-	for name, v := range map[string]int64{
-		"max_wait_storage_ms": p.MaxWaitStorageMS, "max_wait_backfill_ms": p.MaxWaitBackfillMS,
-		"max_wait_live_ms": p.MaxWaitLiveMS, "total_deadline_ms": p.TotalDeadlineMS, "max_sync_gap_bars": p.MaxSyncGapBars,
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"max_wait_storage_ms", p.MaxWaitStorageMS}, {"max_wait_backfill_ms", p.MaxWaitBackfillMS},
+		{"max_wait_live_ms", p.MaxWaitLiveMS}, {"total_deadline_ms", p.TotalDeadlineMS},
 	} {
-		if v < 0 {
-			return fmt.Errorf("sla: %s must be >= 0, got %d", name, v)
+		if f.v < 0 || f.v > MaxBudgetMS {
+			return badRequest(f.name, "must be from 0 to %d ms (24 h), got %d", MaxBudgetMS, f.v)
 		}
+	}
+	if p.MaxSyncGapBars < 0 {
+		return badRequest("max_sync_gap_bars", "must be >= 0, got %d", p.MaxSyncGapBars)
 	}
 	if math.IsNaN(p.MinCoverage) || p.MinCoverage < 0 || p.MinCoverage > 1 {
 		return fmt.Errorf("sla: min_coverage must be in [0, 1], got %v", p.MinCoverage)

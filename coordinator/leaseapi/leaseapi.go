@@ -20,6 +20,11 @@
 // sent, 1 by default; 0 after fail), absent for a key never ended. The handler
 // remembers it for the last MaxRemembered keys ended through it.
 //
+// lease_ms is optional (0 or absent: the default DistributedLeaseTTL); a negative one,
+// or one over MaxLeaseMS, is 400 naming the field. Bodies over MaxBody are 413
+// too_large, unknown routes 404 not_found and wrong methods 405 method_not_allowed,
+// all as JSON documents.
+//
 // Errors are JSON documents {"error":{"code","message"}}. Client reads a 409 (or 404)
 // as held elsewhere or lost only when it carries such a document with code lease_held
 // (or held) or lease_lost; any other answer — notably a bare 404 page from a server
@@ -42,6 +47,11 @@ import (
 
 // MaxBody bounds request bodies.
 const MaxBody = 64 << 10
+
+// MaxLeaseMS is the longest lease_ms a claim or renew may ask for (24 h): longer is a
+// bad request rather than a lease that outlives every worker, and no millisecond
+// count the API accepts can overflow a time.Duration.
+const MaxLeaseMS = int64(24 * time.Hour / time.Millisecond)
 
 // Token is a fencing token on the wire: written as a decimal string, read from a
 // string or a number.
@@ -140,7 +150,35 @@ func (h *Handler) handle(pattern string, f http.HandlerFunc) {
 // checked against that list).
 func (h *Handler) Routes() []string { return append([]string(nil), h.routes...) }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP answers r, with JSON error documents where the mux would answer a plain
+// text 404 or 405.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		probe := &statusProbe{header: http.Header{}}
+		h.mux.ServeHTTP(probe, r)
+		switch {
+		case probe.status >= 300 && probe.status < 400:
+			h.mux.ServeHTTP(w, r) // the mux's redirect to the canonical path
+		case probe.status == http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			writeErr(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow")))
+		default:
+			writeErr(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+		}
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// statusProbe records the status and headers a handler would send, discarding its body.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(status int)      { p.status = status }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -156,7 +194,17 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, needToken bool)
 	var req claimReq
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err := dec.Decode(&req); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeErr(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over the limit of %d bytes", tooLarge.Limit))
+			return req, false
+		}
 		writeErr(w, http.StatusBadRequest, "bad_request", "body: "+err.Error())
+		return req, false
+	}
+	if req.LeaseMS < 0 || req.LeaseMS > MaxLeaseMS {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{"code": "bad_request", "field": "lease_ms",
+			"message": fmt.Sprintf("lease_ms: want 0 (the default) to %d, got %d", MaxLeaseMS, req.LeaseMS)}})
 		return req, false
 	}
 	if req.Key == "" {
@@ -187,8 +235,9 @@ func coordErr(w http.ResponseWriter, err error) {
 	}
 }
 
+// ttl is the lease a claim or renew asks for; decode has bounded ms.
 func ttl(ms int64) time.Duration {
-	if ms <= 0 {
+	if ms == 0 {
 		return seamless.DefaultBackfillConfig().DistributedLeaseTTL
 	}
 	return time.Duration(ms) * time.Millisecond

@@ -224,3 +224,49 @@ func TestCompletionRatio(t *testing.T) {
 		t.Fatalf("fail: %d %v", code, m)
 	}
 }
+
+// TestBadRequestsAreTypedJSON: lease_ms out of range is 400 naming the field (not the
+// default TTL, not an overflowed duration), an oversized body 413, an unknown route
+// 404 and a wrong method 405, each a JSON error document.
+func TestBadRequestsAreTypedJSON(t *testing.T) {
+	srv := httptest.NewServer(leaseapi.NewHandler(seamless.NewMemCoordinator(nil)))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"negative lease_ms", "POST", "/v1/leases/claim", `{"key":"k","lease_ms":-1}`, 400, "bad_request"},
+		{"lease_ms 2^62", "POST", "/v1/leases/claim", `{"key":"k","lease_ms":4611686018427387904}`, 400, "bad_request"},
+		{"negative renew", "POST", "/v1/leases/renew", `{"key":"k","token":"1","lease_ms":-5}`, 400, "bad_request"},
+		{"oversized body", "POST", "/v1/leases/claim", `{"key":"` + strings.Repeat("k", leaseapi.MaxBody) + `"}`, 413, "too_large"},
+		{"unknown route", "POST", "/v1/leases/steal", `{"key":"k"}`, 404, "not_found"},
+		{"unknown nested route", "GET", "/v1/leases/a/b", ``, 404, "not_found"},
+		{"wrong method", "GET", "/v1/leases/claim", ``, 405, "method_not_allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var doc struct {
+				Error struct{ Code, Field, Message string }
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if err := json.Unmarshal(b, &doc); err != nil || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("%d %s %q: not a JSON document (%v)", resp.StatusCode, resp.Header.Get("Content-Type"), b, err)
+			}
+			if resp.StatusCode != tc.status || doc.Error.Code != tc.code || doc.Error.Message == "" {
+				t.Fatalf("got %d %+v, want %d %s", resp.StatusCode, doc.Error, tc.status, tc.code)
+			}
+			if strings.Contains(tc.name, "lease_ms") && doc.Error.Field != "lease_ms" {
+				t.Fatalf("field %q, want lease_ms", doc.Error.Field)
+			}
+		})
+	}
+}
