@@ -64,6 +64,11 @@ type Config struct {
 	// Mounts adds handlers of other components (the lease API, the schema registry)
 	// under the server's instrumentation, deadlines and, unless Public, its auth.
 	Mounts []Mount
+	// Addr is the listen address as configured ("seamless:8080"); without Tokens the
+	// server answers only requests whose Host is its host, localhost, an IP address
+	// or one of AllowedHosts (hostguard.go: DNS-rebinding protection).
+	Addr         string
+	AllowedHosts []string
 	// Stream sets the limits of GET /v1/stream (stream.go).
 	Stream StreamConfig
 }
@@ -118,6 +123,7 @@ type Server struct {
 	inflight sync.WaitGroup
 	// routeList is every route pattern routes() registered (Routes).
 	routeList []string
+	hosts     *hostGuard
 }
 
 // New builds a Server.
@@ -139,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:  m,
 		jobs:     newJobs(cfg.Provider, cfg.MaxBackfillJobs, cfg.MaxQueuedJobs, cfg.JobRetention, cfg.Clock, cfg.Logger),
 		fetches:  make(chan struct{}, cfg.MaxConcurrentFetches),
+		hosts:    newHostGuard(cfg.Addr, cfg.AllowedHosts),
 	}
 	if s.streams, err = s.newStreams(); err != nil {
 		return nil, err
