@@ -99,6 +99,20 @@ func (c *Client) BackfillJob(ctx context.Context, id string) (Job, error) {
 	return jobOf(doc), nil
 }
 
+// BackfillJobs lists the server's queued, running and recently finished jobs
+// (finished ones are kept for an hour), newest first.
+func (c *Client) BackfillJobs(ctx context.Context) ([]Job, error) {
+	var doc wire.JobList
+	if err := c.getJSON(ctx, "/v1/backfill", nil, &doc); err != nil {
+		return nil, err
+	}
+	out := make([]Job, 0, len(doc.Jobs))
+	for _, j := range doc.Jobs {
+		out = append(out, jobOf(j))
+	}
+	return out, nil
+}
+
 // Backfill runs a backfill on the server and waits for it, polling the job and
 // calling req.Progress as chunks finish. It returns the final job and, when the job
 // did not succeed, its error (as Provider.Backfill, an *seamless.UpstreamError for

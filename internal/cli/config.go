@@ -292,6 +292,17 @@ func (e *SettingError) Unwrap() error {
 	return &seamless.RequestError{Field: e.Env, Message: fmt.Sprintf("%q (%s): %s", e.Value, e.Origin, e.Reason)}
 }
 
+// boolean is key's value as true or false (its Default when unset).
+func (c *config) boolean(key string) (bool, error) {
+	switch strings.ToLower(c.text(key)) {
+	case "true", "1", "yes":
+		return true, nil
+	case "false", "0", "no":
+		return false, nil
+	}
+	return false, c.invalid(key, "want true or false")
+}
+
 // invalid is key's current value refused for reason.
 func (c *config) invalid(key, reason string, args ...any) error {
 	s, v := c.setting(key), c.value(key)

@@ -26,7 +26,7 @@ func TestOpenAPIMatchesTheServedRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	srv, err := server.New(server.Config{Provider: rt.provider, Registry: rt.registry, Mounts: rt.mounts()})
+	srv, err := server.New(server.Config{Provider: rt.provider, Registry: rt.registry, Mounts: append(rt.mounts(), consoleMounts()...)})
 	if err != nil {
 		t.Fatal(err)
 	}

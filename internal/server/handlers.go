@@ -92,6 +92,16 @@ func (s *Server) backfillJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, job)
 }
 
+// backfillJobs serves GET /v1/backfill: the queued, running and recently finished
+// jobs, newest first.
+func (s *Server) backfillJobs(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.Query()) > 0 {
+		fail(w, &seamless.RequestError{Message: "/v1/backfill takes no parameters"})
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.JobList{Jobs: s.jobs.list()})
+}
+
 // healthz is liveness: the process answers. It also names the API version, which
 // clients check before their first request.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

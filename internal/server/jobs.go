@@ -1,11 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,13 +43,17 @@ type jobs struct {
 	closed bool
 	queued int
 	byID   map[string]*wire.Job
+	// seq numbers the jobs in the order they were accepted (list is newest first even
+	// when the clock has not moved).
+	seq  map[string]uint64
+	next uint64
 }
 
 func newJobs(p *seamless.Provider, running, maxQueued int, retention time.Duration, clk clock.Clock, log *slog.Logger) *jobs {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &jobs{
 		provider: p, clock: clk, log: log, retention: retention, maxQueued: maxQueued,
-		slots: make(chan struct{}, running), ctx: ctx, cancel: cancel, byID: map[string]*wire.Job{},
+		slots: make(chan struct{}, running), ctx: ctx, cancel: cancel, byID: map[string]*wire.Job{}, seq: map[string]uint64{},
 	}
 }
 
@@ -65,6 +71,8 @@ func (j *jobs) start(req seamless.BackfillRequest) (string, error) {
 		return "", errTooManyJobs
 	}
 	j.queued++
+	j.next++
+	j.seq[id] = j.next
 	j.byID[id] = &wire.Job{
 		JobID: id, State: wire.JobQueued, NodeID: req.NodeID, Interval: req.Interval, Start: req.Start, End: req.End,
 		FailedChunks: []grid.Range{}, CreatedAt: j.clock.Now().UTC(),
@@ -147,12 +155,28 @@ func (j *jobs) get(id string) (wire.Job, bool) {
 	return out, true
 }
 
+// list returns copies of every job still visible, newest first.
+func (j *jobs) list() []wire.Job {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.forgetExpired()
+	out := make([]wire.Job, 0, len(j.byID))
+	for _, job := range j.byID {
+		c := *job
+		c.FailedChunks = append([]grid.Range{}, job.FailedChunks...)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b wire.Job) int { return cmp.Compare(j.seq[b.JobID], j.seq[a.JobID]) })
+	return out
+}
+
 // forgetExpired drops jobs finished more than retention ago; j.mu is held.
 func (j *jobs) forgetExpired() {
 	cutoff := j.clock.Now().Add(-j.retention)
 	for id, job := range j.byID {
 		if job.FinishedAt != nil && job.FinishedAt.Before(cutoff) {
 			delete(j.byID, id)
+			delete(j.seq, id)
 		}
 	}
 }

@@ -30,6 +30,7 @@ func (s *Server) routes() http.Handler {
 	v1("GET /v1/coverage", s.cfg.RouteTimeout, s.coverage)
 	v1("GET /v1/series", s.cfg.RouteTimeout, s.series)
 	v1("POST /v1/backfill", s.cfg.RouteTimeout, s.startBackfill)
+	v1("GET /v1/backfill", s.cfg.RouteTimeout, s.backfillJobs)
 	v1("GET /v1/backfill/{job_id}", s.cfg.RouteTimeout, s.backfillJob)
 	// Long-lived, with auth of its own (a browser's WebSocket cannot send the header).
 	mux.Handle("GET /v1/stream", http.HandlerFunc(s.stream))
@@ -111,7 +112,9 @@ func (s *Server) instrument(mux *http.ServeMux) http.Handler {
 		// Handler only looks the route up; ServeHTTP also sets the path values.
 		var h http.Handler = mux
 		h404, route := mux.Handler(r)
-		if route == "" {
+		if len(s.cfg.Tokens) == 0 && !s.hosts.allows(r.Host) {
+			route, h = "misdirected", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rejectHost(w, r.Host) })
+		} else if route == "" {
 			route = "unmatched"
 			h = unmatched(h404)
 		}

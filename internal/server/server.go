@@ -77,6 +77,11 @@ type Config struct {
 	// Mounts adds handlers of other components (the lease API, the schema registry)
 	// under the server's instrumentation, deadlines and, unless Public, its auth.
 	Mounts []Mount
+	// Addr is the listen address as configured ("seamless:8080"); without Tokens the
+	// server answers only requests whose Host is its host, localhost, an IP address
+	// or one of AllowedHosts (hostguard.go: DNS-rebinding protection).
+	Addr         string
+	AllowedHosts []string
 	// Stream sets the limits of GET /v1/stream (stream.go).
 	Stream StreamConfig
 }
@@ -135,6 +140,7 @@ type Server struct {
 	inflight sync.WaitGroup
 	// routeList is every route pattern routes() registered (Routes).
 	routeList []string
+	hosts     *hostGuard
 }
 
 // New builds a Server.
@@ -155,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 		provider: cfg.Provider,
 		metrics:  m,
 		jobs:     newJobs(cfg.Provider, cfg.MaxBackfillJobs, cfg.MaxQueuedJobs, cfg.JobRetention, cfg.Clock, cfg.Logger),
+		hosts:    newHostGuard(cfg.Addr, cfg.AllowedHosts),
 	}
 	am, err := admission.NewMetrics(cfg.Registry, "fetch", "stream")
 	if err != nil {

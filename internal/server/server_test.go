@@ -63,6 +63,10 @@ func do(t *testing.T, e *servertest.Env, method, path string, body io.Reader, he
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := e.HTTP.Client().Do(req)
@@ -563,6 +567,22 @@ func TestBackfillJob(t *testing.T) {
 	cov, err := e.Provider.Coverage(context.Background(), node, 60)
 	if err != nil || !cov.Covers(grid.R(1704067200, 1704067200+3*86400)) {
 		t.Fatalf("coverage after job: %v %v", cov, err)
+	}
+	// The list holds the finished job, newest first, as GET /v1/backfill/{id} has it.
+	r = do(t, e, http.MethodPost, "/v1/backfill", strings.NewReader(fmt.Sprintf(`{"node_id":%q,"interval":60,"start":1704067200,"end":1704067260}`, node)))
+	var second wire.JobAccepted
+	if err := json.Unmarshal(r.body, &second); err != nil || r.status != 202 {
+		t.Fatalf("second POST: %d %s", r.status, r.body)
+	}
+	var list wire.JobList
+	if r := get(t, e, "/v1/backfill"); r.status != 200 || json.Unmarshal(r.body, &list) != nil {
+		t.Fatalf("GET /v1/backfill: %d %s", r.status, r.body)
+	}
+	if len(list.Jobs) != 2 || list.Jobs[0].JobID != second.JobID || list.Jobs[1].JobID != acc.JobID || !jsonEqual(t, list.Jobs[1], job) {
+		t.Fatalf("GET /v1/backfill: %+v", list.Jobs)
+	}
+	if r := get(t, e, "/v1/backfill?state=running"); r.status != 400 {
+		t.Fatalf("GET /v1/backfill?state=running: %d %s", r.status, r.body)
 	}
 	for _, tc := range []struct {
 		body   string

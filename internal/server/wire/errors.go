@@ -21,6 +21,8 @@ const (
 	CodeTooLarge         = "request_too_large"
 	CodeTooManyRequests  = "too_many_requests"
 	CodeUnavailable      = "unavailable"
+	// CodeMisdirected: a server without auth refused the request's Host header.
+	CodeMisdirected = "misdirected_host"
 )
 
 // statusOf is the HTTP status of each error code (SPEC §2). conformance_blocked, which
@@ -46,6 +48,7 @@ var statusOf = map[string]int{
 	CodeTooLarge:          http.StatusRequestEntityTooLarge,
 	CodeTooManyRequests:   http.StatusTooManyRequests,
 	CodeUnavailable:       http.StatusServiceUnavailable,
+	CodeMisdirected:       http.StatusMisdirectedRequest,
 }
 
 // Status returns the HTTP status of an error code (500 for codes it does not know).

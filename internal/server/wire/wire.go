@@ -209,6 +209,11 @@ const (
 	JobCancelled = "cancelled"
 )
 
+// JobList is the GET /v1/backfill document: the jobs still visible, newest first.
+type JobList struct {
+	Jobs []Job `json:"jobs"`
+}
+
 // Job is the /v1/backfill/{job_id} document.
 type Job struct {
 	JobID    string `json:"job_id"`
