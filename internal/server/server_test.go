@@ -522,7 +522,7 @@ func TestSlowReaderHoldsNoFetchSlot(t *testing.T) {
 	defer conn.Close()
 	// A tiny receive window: the server's writes block as soon as the socket buffers fill.
 	_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
-	fmt.Fprintf(conn, "GET /v1/bars?%s HTTP/1.1\r\nHost: x\r\n\r\n", big.Encode())
+	fmt.Fprintf(conn, "GET /v1/bars?%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", big.Encode())
 	head := make([]byte, 512)
 	if _, err := io.ReadAtLeast(conn, head, 12); err != nil || !strings.HasPrefix(string(head), "HTTP/1.1 200") {
 		t.Fatalf("big answer: %q %v", head, err)

@@ -68,7 +68,7 @@ func goldenErrors() []ErrorBody {
 		CodeUnauthorized: "missing bearer token", CodeNotFound: "no backfill job \"x\"", CodeMethodNotAllowed: "DELETE is not allowed on /v1/bars (allowed: GET, HEAD)",
 		CodeNotAcceptable: "no supported media type accepted", CodeTooLarge: "request body over the limit of 65536 bytes",
 		CodeTooManyRequests: "16 fetches already in progress; retry later", CodeUnavailable: "shutting down",
-		"schema_violation": "payload deviates from the strict schema", seamless.CodeCanceled: "context canceled", seamless.CodeInternal: "store: disk full",
+		CodeMisdirected: "Host \"evil.example\" is not this server's address", "schema_violation": "payload deviates from the strict schema", seamless.CodeCanceled: "context canceled", seamless.CodeInternal: "store: disk full",
 	} {
 		out = append(out, NewError(code, "%s", msg))
 	}

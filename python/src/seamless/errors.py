@@ -20,6 +20,7 @@ __all__ = [
     "MalformedResponse",
     "IncompatibleServer",
     "ServerError",
+    "MisdirectedHost",
     "BadRequest",
     "Unauthorized",
     "UnknownSource",
@@ -301,6 +302,14 @@ class SLAExceeded(ServerError, TimeoutError):
         return self.details.get("sla_violation")
 
 
+class MisdirectedHost(ServerError):
+    """421 ``misdirected_host``: a server without API tokens answers only requests
+    addressed to its own address, localhost or an IP (DNS-rebinding protection); set
+    SEAMLESS_ALLOWED_HOSTS on the server, or use one of those addresses."""
+
+    code = "misdirected_host"
+
+
 class BackfillFailed(ServerError):
     """A backfill job ended ``failed`` or ``cancelled`` with an error of a code that has
     no class of its own; ``job`` is the final job. (A job failed by upstream errors
@@ -329,6 +338,7 @@ _BY_CODE: Dict[str, Type[ServerError]] = {
         Canceled,
         Unavailable,
         SLAExceeded,
+        MisdirectedHost,
     )
 }
 
